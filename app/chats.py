@@ -1,0 +1,124 @@
+"""Conversations kept across restarts, in SQLite (one short transaction per write)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content TEXT NOT NULL,
+    sources TEXT NOT NULL DEFAULT '[]',
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation's listing entry."""
+
+    id: int
+    title: str
+    updated: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One turn; `sources` holds the citations shown with an answer (plain dicts)."""
+
+    role: str
+    content: str
+    sources: list[dict[str, Any]]
+
+
+class ChatStore:
+    """Conversations and their messages in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        """Open or create the database at `path`."""
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA journal_mode = WAL")
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        finally:
+            db.close()
+
+    def create(self, title: str) -> int:
+        """A new conversation; returns its id."""
+        title = " ".join(title.split())[:80] or "New chat"
+        with self._db() as db:
+            now = _now()
+            cur = db.execute(
+                "INSERT INTO conversations(title, created, updated) VALUES (?, ?, ?)",
+                (title, now, now),
+            )
+            return int(cur.lastrowid or 0)
+
+    def list(self) -> list[Conversation]:
+        """All conversations, most recently used first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id, title, updated FROM conversations ORDER BY updated DESC, id DESC"
+            ).fetchall()
+        return [Conversation(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """A conversation's turns, oldest first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT role, content, sources FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        return [StoredMessage(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def append(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        sources: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Add one turn and bump the conversation's `updated` time."""
+        with self._db() as db:
+            now = _now()
+            db.execute(
+                "INSERT INTO messages(conversation_id, role, content, sources, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, role, content, json.dumps(sources or []), now),
+            )
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+
+    def delete(self, conversation_id: int) -> None:
+        """Remove a conversation and its messages."""
+        with self._db() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))

@@ -1,0 +1,221 @@
+"""The command line: `run` (default), `ingest`, `ask`, `search`, `library`.
+
+`--data-dir` and `--model` are accepted before or after the command name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.messages import describe, is_expected
+from app.settings import Settings
+from app.wiring import Services, build_services
+from rag.types import Answer, Document, Hit
+
+COMMANDS = ("run", "ingest", "ask", "search", "library")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a value given before the command is not overwritten by the subparser's default.
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="folder holding all state (default: the user's data folder)")
+    common.add_argument("--model", type=Path, default=argparse.SUPPRESS,
+                        help="a .gguf model file (default: the bundled SmolLM2-135M)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line grammar."""
+    common = _common()
+    parser = argparse.ArgumentParser(prog="launch.py", parents=[common],
+                                     description="Quipu: ask your PDFs questions, offline.")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", parents=[common], help="start the web app (default)")
+    _run_flags(run)
+    _run_flags(parser)
+
+    ingest = sub.add_parser("ingest", parents=[common], help="add PDFs (files or folders)")
+    ingest.add_argument("paths", nargs="+", type=Path)
+
+    ask = sub.add_parser("ask", parents=[common], help="answer a question, streamed")
+    ask.add_argument("question")
+    ask.add_argument("--file", action="append", dest="files", help="only this document (repeatable)")
+    ask.add_argument("--no-docs", action="store_true", help="plain chat, no retrieval")
+
+    search = sub.add_parser("search", parents=[common], help="top chunks for each query")
+    search.add_argument("queries", nargs="+")
+    search.add_argument("--k", type=int, default=5)
+    search.add_argument("--file", dest="file", help="only this document (its file name)")
+    search.add_argument("--json", action="store_true", help="one JSON list per query and line")
+
+    library = sub.add_parser("library", parents=[common], help="list or delete documents")
+    library.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
+    library.add_argument("name", nargs="?", help="document file name, for delete")
+    library.add_argument("--json", action="store_true")
+    return parser
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=argparse.SUPPRESS, help="address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port (default 7860)")
+    p.add_argument("--no-browser", action="store_true", default=argparse.SUPPRESS,
+                   help="do not open a browser")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from defaults and QUIPU_* variables, then the flags given."""
+    overrides: dict[str, Any] = {}
+    if "data_dir" in args:
+        overrides["data_dir"] = args.data_dir.expanduser().resolve()
+    if "model" in args:
+        overrides["model"] = {"path": args.model.expanduser().resolve()}
+    ui = {k: getattr(args, k) for k in ("host", "port") if k in args}
+    if getattr(args, "no_browser", False):
+        ui["open_browser"] = False
+    if ui:
+        overrides["ui"] = ui
+    return Settings(**overrides)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_ingest(services: Services, args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not p.exists()]
+    for path in missing:
+        print(f"failed   {path.name}: no such file or folder")
+    report = services.ingestor.ingest([p for p in args.paths if p.exists()])
+    for r in report.results:
+        print(f"{r.status:<8} {r.file_name}: {r.message}", flush=True)
+    if not report.results and not missing:
+        print("no PDF files found")
+    return 0 if report.ok and not missing else 1
+
+
+def cmd_ask(services: Services, args: argparse.Namespace) -> int:
+    answer: Answer | None = None
+    for part in services.answerer.ask(
+        args.question, use_documents=False if args.no_docs else None, file_names=args.files
+    ):
+        if isinstance(part, Answer):
+            answer = part
+        else:
+            sys.stdout.write(part)
+            sys.stdout.flush()
+    print()
+    if answer and answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            mark = "*" if c.cited else " "
+            print(f"{mark}[{c.number}] {c.file_name}, {c.pages_label}  (score {c.score:.2f})")
+    return 0
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """The public JSON shape of a search hit (CLI and API)."""
+    c = hit.chunk
+    return {
+        "file": c.file_name,
+        "page": c.page_start,
+        "page_end": c.page_end,
+        "score": round(hit.score, 4),
+        "text": c.text,
+        "chunk_id": c.id,
+    }
+
+
+def cmd_search(services: Services, args: argparse.Namespace) -> int:
+    files = [args.file] if args.file else None
+    for query in args.queries:
+        hits = services.retriever.search(query, k=args.k, file_names=files)
+        if args.json:
+            print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False), flush=True)
+            continue
+        print(f"# {query}")
+        for rank, h in enumerate(hits, start=1):
+            snippet = " ".join(h.chunk.text.split())[:160]
+            print(f"{rank:>2}. {h.score:.3f}  {h.chunk.file_name} p.{h.chunk.page_start}  {snippet}")
+    return 0
+
+
+def document_json(doc: Document) -> dict[str, Any]:
+    """The public JSON shape of a library entry."""
+    return {
+        "file": doc.file_name,
+        "pages": doc.pages,
+        "chunks": doc.chunks,
+        "added": doc.added,
+        "size_bytes": doc.size_bytes,
+        "id": doc.file_id,
+    }
+
+
+def cmd_library(services: Services, args: argparse.Namespace) -> int:
+    if args.action == "delete":
+        if not args.name:
+            print("error: give the document's file name: library delete NAME", file=sys.stderr)
+            return 2
+        (file_id,) = services.retriever.file_ids([args.name])
+        services.store.delete_document(file_id)
+        print(f"deleted  {args.name}")
+        return 0
+    docs = services.store.documents()
+    if args.json:
+        print(json.dumps([document_json(d) for d in docs], ensure_ascii=False))
+        return 0
+    if not docs:
+        print("The library is empty. Add PDFs with: python launch.py ingest PATH...")
+    for d in docs:
+        print(f"{d.file_name}\t{d.pages} pages\t{d.chunks} chunks\tadded {d.added}")
+    return 0
+
+
+def cmd_run(services: Services, args: argparse.Namespace) -> int:
+    from app.ui.page import launch  # gradio is imported only when the page is wanted
+
+    threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
+    launch(services)
+    return 0
+
+
+HANDLERS = {
+    "run": cmd_run,
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "search": cmd_search,
+    "library": cmd_library,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    """Parse, build the services, run one command; errors become one clear line and exit 1."""
+    args = build_parser().parse_args(list(argv))
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    command = args.command or "run"
+    services: Services | None = None
+    try:
+        services = build_services(settings_from(args))
+        return HANDLERS[command](services, args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if not is_expected(exc):
+            logging.getLogger("quipu").exception("command %s failed", command)
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        if services is not None:
+            services.close()

@@ -1,0 +1,29 @@
+"""Offline by construction: every phone-home switch in one place.
+
+`apply()` must run before gradio, huggingface_hub, transformers or chromadb are imported, since
+some of them read these variables at import time. Downloads the user asks for lift HF_HUB_OFFLINE
+for their own duration only.
+"""
+
+from __future__ import annotations
+
+import os
+
+OFFLINE_ENV = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",  # chromadb; the store also passes anonymized_telemetry=False
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def apply() -> None:
+    """Switch off telemetry and hub access for this process and its children."""
+    os.environ.update(OFFLINE_ENV)

@@ -1,0 +1,84 @@
+"""The one settings model: defaults, then QUIPU_* environment variables, then command-line flags.
+
+Nested sections read nested variables: QUIPU_MODEL__N_CTX=8192, QUIPU_RAG__TOP_K=6,
+QUIPU_UI__PORT=8000; QUIPU_DATA_DIR sets the data folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelSettings(BaseModel):
+    """The local language model and how it samples."""
+
+    path: Path | None = Field(None, description="A .gguf file; empty = the bundled SmolLM2-135M.")
+    n_ctx: int = Field(4096, ge=256, description="Context window (capped at the model's trained length).")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads; empty = physical cores.")
+    n_gpu_layers: int | None = Field(None, description="Layers on the GPU; empty = all when built with one.")
+    chat_format: str | None = Field(None, description="Override the GGUF's own chat template.")
+    max_tokens: int = Field(512, ge=16, description="Most tokens in one answer.")
+    temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    repeat_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Penalty on repeated tokens.")
+    seed: int = Field(1337, description="Sampling seed.")
+    system_prompt: str | None = Field(None, description="Replaces the default system prompt.")
+
+
+class RagSettings(BaseModel):
+    """Chunking and retrieval."""
+
+    embedder: str | None = Field(
+        None, description="A sentence-transformers model folder; empty = bundled all-MiniLM-L6-v2."
+    )
+    chunk_tokens: int = Field(200, ge=32, le=512, description="Embedder tokens per chunk.")
+    chunk_overlap: int = Field(40, ge=0, description="Tokens repeated between neighbouring chunks.")
+    top_k: int = Field(4, ge=1, le=50, description="Passages given to the model per question.")
+
+
+class StoreSettings(BaseModel):
+    """Where the vectors live."""
+
+    collection: str = Field("quipu", description="Prefix of the Chroma collection names.")
+    chroma_url: str | None = Field(None, description="A Chroma server instead of the embedded store.")
+
+
+class UiSettings(BaseModel):
+    """The web page."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(7860, ge=0, le=65535, description="Port to listen on (0 = any free port).")
+    open_browser: bool = Field(True, description="Open the page in the default browser on start.")
+
+
+def default_data_dir() -> Path:
+    """The user's data folder for Quipu (never the source tree)."""
+    return Path(user_data_dir("quipu", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything configurable in Quipu."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUIPU_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="All state: library, chats.")
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+
+    @property
+    def chroma_dir(self) -> Path:
+        """The embedded vector store."""
+        return self.data_dir / "chroma"
+
+    @property
+    def chats_db(self) -> Path:
+        """The conversations database."""
+        return self.data_dir / "chats.sqlite3"

@@ -1,0 +1,4 @@
+"""Quipu's model side: the bundled GGUF, the llama.cpp runtime and (later) the catalog.
+
+Never imports gradio or rag.
+"""

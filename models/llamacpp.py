@@ -1,0 +1,198 @@
+"""A GGUF chat model run in-process by llama.cpp (llama-cpp-python).
+
+One resident model; weights load on first use or `warm_up()`, and `close()` frees them before
+another model is loaded. llama.cpp is not thread-safe, so generations run one at a time (callers
+wait on a lock). The chat template is the one stored in the GGUF; `chat_format` overrides it.
+Sampling happens inside llama.cpp, not in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from models.base import CancelToken, GenerationOptions, Message, ModelInfo
+from models.errors import GenerationError, ModelLoadError, ModelNotFound
+
+log = logging.getLogger(__name__)
+
+
+def physical_cores() -> int:
+    """Physical CPU cores (llama.cpp runs best with one thread per core, not per hyperthread)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cores = set()
+            physical = core = ""
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "physical id":
+                    physical = value.strip()
+                elif key == "core id":
+                    core = value.strip()
+                    cores.add((physical, core))
+            if cores:
+                return len(cores)
+    except OSError:
+        pass
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+class LlamaRuntime:
+    """`ChatModel` over llama-cpp-python."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+        chat_format: str | None = None,
+        default_options: GenerationOptions | None = None,
+    ) -> None:
+        """Remember what to load; nothing is read yet.
+
+        Args:
+            model_path: a .gguf file.
+            n_ctx: context window wanted; capped at the model's trained length.
+            n_threads: CPU threads; None = physical cores.
+            n_gpu_layers: layers offloaded to CUDA/Metal; None = all when the build has a GPU.
+            chat_format: a llama-cpp-python chat format name overriding the GGUF's template.
+            default_options: sampling used when `stream` gets none.
+        """
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise ModelNotFound(f"no model file at {self.model_path}")
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or physical_cores()
+        self._n_gpu_layers = n_gpu_layers
+        self._chat_format = chat_format
+        self.default_options = default_options or GenerationOptions()
+        self._llm: Any = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the weights now (idempotent, thread-safe)."""
+        with self._load_lock:
+            if self._llm is not None:
+                return
+            import llama_cpp
+
+            gpu_layers = self._n_gpu_layers
+            if gpu_layers is None:
+                gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+            try:
+                llm = llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self._n_ctx,
+                    n_threads=self._n_threads,
+                    n_gpu_layers=gpu_layers,
+                    chat_format=self._chat_format,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelLoadError(f"llama.cpp could not load {self.model_path.name}: {exc}") from exc
+            trained = int(llm.metadata.get(f"{self._arch(llm)}.context_length", 0) or 0)
+            if trained and self._n_ctx > trained:
+                # A window beyond what the model was trained on only produces garbage: reload.
+                llm.close()
+                llm = llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=trained,
+                    n_threads=self._n_threads,
+                    n_gpu_layers=gpu_layers,
+                    chat_format=self._chat_format,
+                    verbose=False,
+                )
+            self._gpu_layers = gpu_layers
+            self._trained = trained or llm.n_ctx()
+            self._llm = llm
+            log.info("loaded %s (n_ctx=%d, threads=%d)", self.model_path.name, llm.n_ctx(), self._n_threads)
+
+    @staticmethod
+    def _arch(llm: Any) -> str:
+        return str(llm.metadata.get("general.architecture", "llama"))
+
+    def close(self) -> None:
+        """Free the weights and the context (waits for a running generation)."""
+        with self._load_lock, self._generate_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    @property
+    def _model(self) -> Any:
+        if self._llm is None:
+            self.warm_up()
+        return self._llm
+
+    # -- ChatModel ---------------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        """The loaded context window in tokens."""
+        return int(self._model.n_ctx())
+
+    @property
+    def info(self) -> ModelInfo:
+        """Name, path, window and placement of the loaded model."""
+        llm = self._model
+        return ModelInfo(
+            name=str(llm.metadata.get("general.name") or self.model_path.stem),
+            path=str(self.model_path),
+            backend="llama.cpp",
+            context_length=int(llm.n_ctx()),
+            trained_context_length=self._trained,
+            gpu_layers=self._gpu_layers,
+            threads=self._n_threads,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens with the model's own tokenizer (no BOS)."""
+        if not text:
+            return 0
+        return len(self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self,
+        messages: list[Message],
+        options: GenerationOptions | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Yield answer text as llama.cpp produces it; one generation at a time per model.
+
+        Raises:
+            GenerationError: llama.cpp failed (e.g. the prompt exceeds the window).
+        """
+        opts = options or self.default_options
+        llm = self._model
+        with self._generate_lock:
+            if cancel is not None and cancel.is_set():
+                return
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages,
+                    stream=True,
+                    max_tokens=opts.max_tokens,
+                    temperature=opts.temperature,
+                    top_p=opts.top_p,
+                    repeat_penalty=opts.repeat_penalty,
+                    seed=opts.seed,
+                )
+                for chunk in chunks:
+                    if cancel is not None and cancel.is_set():
+                        break
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        yield delta
+            except ValueError as exc:  # llama-cpp-python raises ValueError for window overflow
+                raise GenerationError(str(exc)) from exc

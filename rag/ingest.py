@@ -1,0 +1,159 @@
+"""PDF files/folders -> indexed documents, reported file by file.
+
+`Ingestor.run(paths)` is a generator of `IngestProgress` events that returns an `IngestReport`.
+A file's id is the sha256 of its bytes: identical bytes are skipped; a changed file under a name
+already in the library replaces the old version (after the new one is fully stored). Each file is
+processed on its own: a broken PDF is reported as failed and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Generator, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rag.chunk import split_pages
+from rag.embed import Embedder
+from rag.errors import PdfError, RagError
+from rag.pdf import read_pdf
+from rag.store import ChunkStore
+from rag.types import Document, FileResult, IngestProgress, IngestReport
+
+log = logging.getLogger(__name__)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, folders replaced by the PDFs below them (sorted); order kept, no repeats."""
+    out: list[Path] = []
+    for path in paths:
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf") if path.is_dir() else [path]
+        out.extend(p for p in found if p not in out)
+    return out
+
+
+class Ingestor:
+    """Reads, chunks, embeds and stores PDFs."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: ChunkStore,
+        *,
+        chunk_tokens: int = 200,
+        chunk_overlap: int = 40,
+        embed_batch: int = 32,
+    ) -> None:
+        """Args: the embedder and store, and the chunk size/overlap in embedder tokens."""
+        self.embedder = embedder
+        self.store = store
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.embed_batch = embed_batch
+
+    def run(
+        self, paths: Iterable[Path], *, names: dict[Path, str] | None = None
+    ) -> Generator[IngestProgress, None, IngestReport]:
+        """Ingest files and folders, yielding progress; returns the per-file report.
+
+        Args:
+            paths: PDF files or folders of PDFs.
+            names: display names for some paths (uploads arrive under temporary names).
+        """
+        files = expand_paths(Path(p) for p in paths)
+        results: list[FileResult] = []
+        for index, path in enumerate(files):
+            name = (names or {}).get(path) or path.name
+            try:
+                result = yield from self._one(path, name, index, len(files))
+            except PdfError as exc:
+                result = FileResult(name, "failed", exc.reason)
+            except RagError as exc:
+                result = FileResult(name, "failed", str(exc))
+            except OSError as exc:
+                result = FileResult(name, "failed", f"cannot read the file: {exc.strerror or exc}")
+            except Exception as exc:  # never let one file end the batch
+                log.exception("ingest of %s failed", name)
+                result = FileResult(name, "failed", f"unexpected error: {type(exc).__name__}: {exc}")
+            if result.status == "failed":
+                yield IngestProgress(name, "failed", 1, 1, index, len(files))
+            results.append(result)
+        return IngestReport(tuple(results))
+
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        *,
+        names: dict[Path, str] | None = None,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+    ) -> IngestReport:
+        """`run` without the generator: progress goes to `on_progress`."""
+        gen = self.run(paths, names=names)
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                report: IngestReport = stop.value
+                return report
+            if on_progress:
+                on_progress(event)
+
+    def _one(
+        self, path: Path, name: str, index: int, count: int
+    ) -> Generator[IngestProgress, None, FileResult]:
+        def progress(stage: str, done: int, total: int) -> IngestProgress:
+            return IngestProgress(name, stage, done, total, index, count)  # type: ignore[arg-type]
+
+        if not path.is_file():
+            return FileResult(name, "failed", "no such file")
+        if path.suffix.lower() != ".pdf":
+            return FileResult(name, "failed", "not a PDF (only .pdf files are indexed)")
+        file_id = file_sha256(path)
+        existing = self.store.get_document(file_id)
+        if existing is not None:
+            yield progress("skipped", 1, 1)
+            return FileResult(
+                name, "skipped", f"already in the library as {existing.file_name}",
+                existing.pages, existing.chunks,
+            )
+        yield progress("reading", 0, 1)
+        pages = read_pdf(path, file_id=file_id, file_name=name)
+        yield progress("chunking", len(pages), len(pages))
+        chunks = split_pages(
+            pages,
+            max_tokens=self.chunk_tokens,
+            overlap_tokens=self.chunk_overlap,
+            count_tokens=self.embedder.count_tokens,
+        )
+        vectors: list[list[float]] = []
+        yield progress("embedding", 0, len(chunks))
+        for start in range(0, len(chunks), self.embed_batch):
+            batch = chunks[start : start + self.embed_batch]
+            vectors.extend(self.embedder.embed([c.text for c in batch]))
+            yield progress("embedding", len(vectors), len(chunks))
+        yield progress("storing", 0, 1)
+        document = Document(
+            file_id=file_id,
+            file_name=name,
+            pages=len(pages),
+            chunks=len(chunks),
+            added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            size_bytes=path.stat().st_size,
+        )
+        replaced = [d for d in self.store.documents() if d.file_name == name]
+        self.store.add_document(document, chunks, vectors)
+        for old in replaced:  # a changed file under the same name: the new version wins
+            self.store.delete_document(old.file_id)
+        yield progress("done", 1, 1)
+        note = f" (replaced the earlier version of {name})" if replaced else ""
+        return FileResult(name, "ok", f"{len(pages)} pages, {len(chunks)} chunks{note}", len(pages), len(chunks))

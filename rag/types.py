@@ -1,0 +1,146 @@
+"""Value objects passed between the pipeline stages (frozen dataclasses, no dicts-of-anything)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class Page:
+    """One PDF page's text; `page_no` is 1-based, as printed in citations."""
+
+    file_id: str
+    file_name: str
+    page_no: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage and the page span it came from."""
+
+    id: str
+    text: str
+    file_id: str
+    file_name: str
+    page_start: int
+    page_end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found for a query; `score` is cosine similarity (higher is closer)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Document:
+    """One indexed PDF, as listed in the library."""
+
+    file_id: str  # sha256 of the file's bytes
+    file_name: str
+    pages: int
+    chunks: int
+    added: str  # ISO-8601, UTC
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source given to the model: `[number]` in the answer refers to it."""
+
+    number: int
+    file_name: str
+    page_start: int
+    page_end: int
+    text: str
+    score: float
+    cited: bool = False  # the answer text refers to it as [number]
+
+    @property
+    def pages_label(self) -> str:
+        """"p. 3" or "pp. 3-4"."""
+        if self.page_end > self.page_start:
+            return f"pp. {self.page_start}-{self.page_end}"
+        return f"p. {self.page_start}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The end of a streamed answer: its full text and the sources it was given."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    used_documents: bool = False
+    stopped: bool = False
+
+
+Stage = Literal["reading", "chunking", "embedding", "storing", "done", "skipped", "failed"]
+Status = Literal["ok", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """One step of an ingest: which file, which stage, how far (`done` of `total` units)."""
+
+    file_name: str
+    stage: Stage
+    done: int
+    total: int
+    file_index: int  # 0-based position of this file in the batch
+    file_count: int
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file of an ingest batch."""
+
+    file_name: str
+    status: Status
+    message: str
+    pages: int = 0
+    chunks: int = 0
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Per-file outcome of an ingest batch."""
+
+    results: tuple[FileResult, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return all(r.status != "failed" for r in self.results)
+
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+class ChatModel(Protocol):
+    """What the answerer needs from a language model (models.base.ChatModel satisfies it)."""
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the model can attend to: prompt and answer together."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes with this model's own tokenizer."""
+        ...
+
+    def stream(self, messages: list[Message], *, cancel: CancelToken | None = None) -> Iterator[str]:
+        """Yield the answer's text as it is generated."""
+        ...
+
+
+class CancelToken(Protocol):
+    """Anything with `is_set()`, e.g. threading.Event."""
+
+    def is_set(self) -> bool:
+        """True once the caller asked to stop."""
+        ...

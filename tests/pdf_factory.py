@@ -1,0 +1,81 @@
+"""Real PDF files made by the tests: text pages (Helvetica), text-less pages, encrypted, broken.
+
+A minimal, dependency-free PDF writer: one content stream per page, wrapped lines, correct xref
+offsets, so pypdf reads it like any PDF from a word processor.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def _content(text: str) -> bytes:
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines.extend(textwrap.wrap(paragraph, 90) or [""])
+    ops = ["BT", "/F1 10 Tf", "13 TL", "50 800 Td"]
+    for line in lines[:58]:
+        safe = _escape(line.encode("latin-1", "replace").decode("latin-1"))
+        ops.append(f"({safe}) Tj T*")
+    ops.append("ET")
+    return "\n".join(ops).encode("latin-1")
+
+
+def pdf_bytes(pages: list[str | None]) -> bytes:
+    """A PDF with one page per item: text, or None for a page with a drawing and no text."""
+    objects: list[bytes] = []
+    n_pages = len(pages)
+    # 1: catalog, 2: pages, 3: font, then per page: page object + content stream.
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n_pages))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    for i, text in enumerate(pages):
+        content = _content(text) if text is not None else b"0.5 g 50 50 400 600 re f"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{off:010d} 00000 n \n" for off in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def write_pdf(path: Path, pages: list[str | None]) -> Path:
+    """Write `pdf_bytes(pages)` to `path` and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pdf_bytes(pages))
+    return path
+
+
+def write_encrypted_pdf(path: Path, pages: list[str], *, user_password: str) -> Path:
+    """An AES-encrypted copy of a text PDF (empty `user_password` = opens without one)."""
+    from io import BytesIO
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf_bytes(list(pages)))))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-128")
+    with path.open("wb") as fh:
+        writer.write(fh)
+    return path
+
+
+def write_truncated_pdf(path: Path, pages: list[str], keep: float = 0.4) -> Path:
+    """The first `keep` share of a valid PDF's bytes: a download cut off mid-way."""
+    data = pdf_bytes(list(pages))
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
