@@ -108,7 +108,9 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         """Vector length reported by the model."""
-        dim = self._st.get_sentence_embedding_dimension()
+        model = self._st
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
         return int(dim)
 
     @property

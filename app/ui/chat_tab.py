@@ -1,0 +1,164 @@
+"""The Chat tab: ask, watch the answer stream, read its sources, stop it; conversations persist."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from app.chats import StoredMessage
+from app.ui.errors import ui_error
+from app.ui.format import ALL_DOCUMENTS, citation_dict, sources_markdown
+from app.wiring import Services
+from rag.types import Answer
+
+STREAM_INTERVAL_S = 0.05  # coalesce token updates: the browser never becomes the bottleneck
+
+
+@dataclass
+class ChatTab:
+    """The components other parts of the page wire to."""
+
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    stop: gr.Button
+    use_docs: gr.Checkbox
+    doc_filter: gr.Dropdown
+    sources: gr.Markdown
+    chat_id: gr.State
+
+
+def display(messages: list[StoredMessage]) -> list[dict[str, str]]:
+    """Stored turns -> the chatbot's messages."""
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def last_sources(messages: list[StoredMessage]) -> str:
+    """The Sources panel for a conversation's latest answer."""
+    for m in reversed(messages):
+        if m.role == "assistant":
+            return sources_markdown(m.sources)
+    return ""
+
+
+def conversation_choices(services: Services) -> list[tuple[str, int]]:
+    """Sidebar entries: (title, id), most recent first."""
+    return [(c.title, c.id) for c in services.chats.list()]
+
+
+def build(services: Services) -> ChatTab:
+    """Lay out the tab (events are registered by `register`)."""
+    chat_id = gr.State(None)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(
+                label="Conversation",
+                height=520,
+                elem_id="quipu-chatbot",
+                buttons=["copy"],
+                feedback_options=None,
+                placeholder="Ask anything about your PDFs, or just chat.",
+            )
+            with gr.Row():
+                question = gr.Textbox(
+                    show_label=False,
+                    placeholder="Ask a question…  (Enter to send)",
+                    scale=6,
+                    elem_id="quipu-question",
+                    autofocus=True,
+                )
+                send = gr.Button("Send", variant="primary", scale=1, elem_id="quipu-send")
+                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="quipu-stop")
+            with gr.Row():
+                use_docs = gr.Checkbox(
+                    value=True,
+                    label="Answer from my documents",
+                    info="Off: plain chat with the model. With an empty library it chats plainly.",
+                )
+                doc_filter = gr.Dropdown(
+                    choices=[ALL_DOCUMENTS],
+                    value=ALL_DOCUMENTS,
+                    label="Search in",
+                    interactive=True,
+                )
+        with gr.Column(scale=2):
+            sources = gr.Markdown(
+                "*Sources of the latest answer appear here.*", elem_id="quipu-sources"
+            )
+    return ChatTab(chatbot, question, send, stop, use_docs, doc_filter, sources, chat_id)
+
+
+def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
+    """Wire the tab's events."""
+
+    def respond(
+        message: str,
+        chat_id: int | None,
+        use_docs: bool,
+        doc_filter: str,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        message = (message or "").strip()
+        if not message:
+            raise gr.Error("Type a question first.", duration=5)
+        key = request.session_hash or "anonymous"
+        cancel = services.cancellations.start(key)
+        try:
+            if chat_id is None:
+                chat_id = services.chats.create(message)
+            prior = services.chats.messages(chat_id)
+            history = [{"role": m.role, "content": m.content} for m in prior]
+            shown = [*display(prior), {"role": "user", "content": message}]
+            services.chats.append(chat_id, "user", message)
+            convs = gr.Radio(choices=conversation_choices(services), value=chat_id)
+            yield [*shown, {"role": "assistant", "content": "…"}], "*Searching your documents…*", chat_id, "", convs
+            files = None if doc_filter in (None, "", ALL_DOCUMENTS) else [doc_filter]
+            text, answer, last = "", None, 0.0
+            for part in services.answerer.ask(
+                message, history, use_documents=use_docs, file_names=files, cancel=cancel
+            ):
+                if isinstance(part, Answer):
+                    answer = part
+                    continue
+                text += part
+                now = time.monotonic()
+                if now - last >= STREAM_INTERVAL_S:
+                    last = now
+                    yield [*shown, {"role": "assistant", "content": text}], gr.skip(), chat_id, gr.skip(), gr.skip()
+            sources = [citation_dict(c) for c in answer.citations] if answer else []
+            final = text + ("\n\n*(stopped)*" if answer and answer.stopped else "")
+            services.chats.append(chat_id, "assistant", final, sources)
+            yield (
+                [*shown, {"role": "assistant", "content": final}],
+                sources_markdown(sources),
+                chat_id,
+                gr.skip(),
+                gr.Radio(choices=conversation_choices(services), value=chat_id),
+            )
+        except gr.Error:
+            raise
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        finally:
+            services.cancellations.finish(key, cancel)
+
+    def stop(request: gr.Request) -> None:
+        services.cancellations.cancel(request.session_hash or "anonymous")
+
+    outputs = [tab.chatbot, tab.sources, tab.chat_id, tab.question, conversations]
+    inputs = [tab.question, tab.chat_id, tab.use_docs, tab.doc_filter]
+    for trigger in (tab.send.click, tab.question.submit):
+        trigger(
+            respond,
+            inputs=inputs,
+            outputs=outputs,
+            concurrency_id="llm",
+            concurrency_limit=1,
+            show_progress="minimal",
+            api_visibility="private",
+        )
+    tab.stop.click(stop, queue=False, api_visibility="private")

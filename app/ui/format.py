@@ -1,0 +1,83 @@
+"""Plain formatting of domain values for the page (no Gradio, no I/O)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from rag.types import Citation, Document, FileResult, IngestProgress
+
+ALL_DOCUMENTS = "All documents"
+_PASSAGE_CHARS = 700
+
+
+def citation_dict(c: Citation) -> dict[str, Any]:
+    """A citation as stored with a chat message and returned by the API."""
+    return {
+        "number": c.number,
+        "file": c.file_name,
+        "page": c.page_start,
+        "page_end": c.page_end,
+        "score": round(c.score, 4),
+        "cited": c.cited,
+        "text": c.text,
+    }
+
+
+def sources_markdown(sources: Sequence[dict[str, Any]]) -> str:
+    """The Sources panel: one entry per numbered passage the answer was given."""
+    if not sources:
+        return "*No sources: this answer did not use your documents.*"
+    blocks = ["### Sources"]
+    for s in sources:
+        pages = f"p. {s['page']}" if s["page_end"] == s["page"] else f"pp. {s['page']}-{s['page_end']}"
+        cited = " · **cited**" if s.get("cited") else ""
+        text = " ".join(str(s["text"]).split())
+        if len(text) > _PASSAGE_CHARS:
+            text = text[:_PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+        blocks.append(
+            f"<div class='quipu-source'><b>[{s['number']}] {html.escape(s['file'])} — {pages}</b>"
+            f"<span class='quipu-score'> · relevance {s['score']:.2f}{cited}</span>"
+            f"<blockquote>{html.escape(text)}</blockquote></div>"
+        )
+    return "\n\n".join(blocks)
+
+
+def library_rows(docs: Sequence[Document]) -> list[list[Any]]:
+    """Rows of the library table."""
+    return [[d.file_name, d.pages, d.chunks, d.added.replace("T", " ")[:16]] for d in docs]
+
+
+def report_markdown(results: Sequence[FileResult]) -> str:
+    """The per-file outcome of an upload."""
+    icons = {"ok": "✅", "skipped": "↩️", "failed": "❌"}
+    lines = [f"- {icons[r.status]} **{html.escape(r.file_name)}**: {html.escape(r.message)}" for r in results]
+    return "\n".join(lines) or "No PDF files were given."
+
+
+def progress_text(event: IngestProgress) -> str:
+    """One line for the progress bar: which file, what is happening, how far."""
+    where = f"{event.file_name} ({event.file_index + 1}/{event.file_count})"
+    what = {
+        "reading": "reading pages",
+        "chunking": f"read {event.total} pages",
+        "embedding": f"embedded {event.done}/{event.total} chunks",
+        "storing": "saving",
+        "done": "done",
+        "skipped": "already in the library",
+        "failed": "failed",
+    }[event.stage]
+    return f"{where}: {what}"
+
+
+def progress_fraction(event: IngestProgress) -> float:
+    """Overall progress of the batch in [0, 1]."""
+    within = event.done / event.total if event.total else 1.0
+    if event.stage in ("reading", "chunking"):
+        within *= 0.1  # reading is quick; embedding is most of the work
+    elif event.stage == "embedding":
+        within = 0.1 + 0.85 * within
+    elif event.stage == "storing":
+        within = 0.95
+    return min(1.0, (event.file_index + within) / max(1, event.file_count))

@@ -1,0 +1,113 @@
+"""The Library tab: drop PDFs (with progress), see every document, delete one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from app.ui.errors import ui_error
+from app.ui.format import (
+    ALL_DOCUMENTS,
+    library_rows,
+    progress_fraction,
+    progress_text,
+    report_markdown,
+)
+from app.wiring import Services
+from rag.types import IngestReport
+
+HEADERS = ["Document", "Pages", "Chunks", "Added (UTC)"]
+
+
+@dataclass
+class LibraryTab:
+    """The components other parts of the page wire to."""
+
+    upload: gr.File
+    report: gr.Markdown
+    table: gr.Dataframe
+    to_delete: gr.Dropdown
+    delete: gr.Button
+
+
+def build(services: Services) -> LibraryTab:
+    """Lay out the tab (events are registered by `register`)."""
+    upload = gr.File(
+        label="Drop PDFs here (or click to choose)",
+        file_count="multiple",
+        file_types=[".pdf"],
+        type="filepath",
+        elem_id="quipu-upload",
+        height=140,
+    )
+    report = gr.Markdown(elem_id="quipu-ingest-report")
+    table = gr.Dataframe(
+        headers=HEADERS,
+        value=[],
+        interactive=False,
+        label="Documents in the library",
+        elem_id="quipu-library",
+        wrap=True,
+    )
+    with gr.Row():
+        to_delete = gr.Dropdown(choices=[], label="Document", scale=3, interactive=True)
+        delete = gr.Button("Delete from library", variant="stop", scale=1)
+    return LibraryTab(upload, report, table, to_delete, delete)
+
+
+def library_updates(services: Services) -> tuple[Any, Any, Any]:
+    """Fresh table, delete choices and chat filter choices."""
+    docs = services.store.documents()
+    names = [d.file_name for d in docs]
+    return (
+        gr.Dataframe(value=library_rows(docs), headers=HEADERS),
+        gr.Dropdown(choices=names, value=None),
+        gr.Dropdown(choices=[ALL_DOCUMENTS, *names], value=ALL_DOCUMENTS),
+    )
+
+
+def ingest_files(services: Services, files: list[str] | None, progress: gr.Progress) -> IngestReport:
+    """Run an ingest of uploaded files, reporting progress to the page."""
+    paths = [Path(f) for f in files or []]
+    progress(0.0, desc="Starting…")
+    return services.ingestor.ingest(
+        paths, on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e))
+    )
+
+
+def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> None:
+    """Wire the tab's events; `doc_filter` is the chat tab's document picker, kept in sync."""
+
+    def on_upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        try:
+            report = ingest_files(services, files, progress)
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        return (None, report_markdown(report.results), *library_updates(services))
+
+    def on_delete(name: str | None) -> tuple[Any, ...]:
+        if not name:
+            raise gr.Error("Choose a document to delete.", duration=5)
+        try:
+            (file_id,) = services.retriever.file_ids([name])
+            services.store.delete_document(file_id)
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        gr.Info(f"Deleted {name}")
+        return (f"Deleted **{name}**.", *library_updates(services))
+
+    refresh = [tab.table, tab.to_delete, doc_filter]
+    tab.upload.upload(
+        on_upload,
+        inputs=[tab.upload],
+        outputs=[tab.upload, tab.report, *refresh],
+        concurrency_id="ingest",
+        concurrency_limit=1,
+        api_visibility="private",
+    )
+    tab.delete.click(
+        on_delete, inputs=[tab.to_delete], outputs=[tab.report, *refresh], api_visibility="private"
+    )

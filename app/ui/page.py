@@ -1,0 +1,179 @@
+"""The Gradio page: layout, theme (system fonts only), named API endpoints, launch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from app.cli import hit_json
+from app.ui import chat_tab, library_tab
+from app.ui.errors import ui_error
+from app.ui.format import citation_dict
+from app.wiring import Services
+from rag.types import Answer, IngestReport
+
+ASSETS = Path(__file__).parent / "assets"
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+
+
+def theme() -> gr.themes.Base:
+    """Soft theme with local fonts (the default themes fetch Google Fonts)."""
+    return gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+
+
+def model_status(services: Services) -> str:
+    """Sidebar line: which model runs where."""
+    m = services.model
+    where = f"{m.info.gpu_layers} layers on GPU" if m.info.gpu_layers else f"CPU, {m.info.threads} threads"
+    return f"**Model:** {m.info.name}  \n{where} · context {m.info.context_length} tokens"
+
+
+def build_ui(services: Services) -> gr.Blocks:
+    """The whole page, wired to `services` (no globals)."""
+    with gr.Blocks(title="Quipu", fill_height=True, analytics_enabled=False) as demo:
+        with gr.Sidebar(open=True, label="Conversations"):
+            gr.Markdown("## Quipu\nAsk your PDFs, offline.")
+            new_chat = gr.Button("New chat", variant="secondary", elem_id="quipu-new-chat")
+            conversations = gr.Radio(choices=[], label="Conversations", elem_id="quipu-conversations")
+            delete_chat = gr.Button("Delete this chat", size="sm", variant="stop")
+            status = gr.Markdown("*Loading model…*", elem_id="quipu-model-status")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat = chat_tab.build(services)
+            with gr.Tab("Library", id="library"):
+                library = library_tab.build(services)
+        chat_tab.register(chat, services, conversations)
+        library_tab.register(library, services, chat.doc_filter)
+        _register_sidebar(services, chat, conversations, new_chat, delete_chat)
+        _register_api(services)
+
+        def on_load() -> tuple[Any, ...]:
+            table, to_delete, doc_filter = library_tab.library_updates(services)
+            convs = gr.Radio(choices=chat_tab.conversation_choices(services), value=None)
+            return table, to_delete, doc_filter, convs, model_status(services)
+
+        demo.load(
+            on_load,
+            outputs=[library.table, library.to_delete, chat.doc_filter, conversations, status],
+            api_visibility="private",
+        )
+    return demo
+
+
+def _register_sidebar(
+    services: Services,
+    chat: chat_tab.ChatTab,
+    conversations: gr.Radio,
+    new_chat: gr.Button,
+    delete_chat: gr.Button,
+) -> None:
+    def open_conversation(chat_id: int | None) -> tuple[Any, ...]:
+        if chat_id is None:
+            return [], "", None
+        messages = services.chats.messages(chat_id)
+        return chat_tab.display(messages), chat_tab.last_sources(messages), chat_id
+
+    def start_new() -> tuple[Any, ...]:
+        return [], "*Sources of the latest answer appear here.*", None, gr.Radio(value=None)
+
+    def remove(chat_id: int | None) -> tuple[Any, ...]:
+        if chat_id is not None:
+            services.chats.delete(chat_id)
+        choices = chat_tab.conversation_choices(services)
+        return [], "", None, gr.Radio(choices=choices, value=None)
+
+    conversations.input(
+        open_conversation,
+        inputs=[conversations],
+        outputs=[chat.chatbot, chat.sources, chat.chat_id],
+        api_visibility="private",
+    )
+    new_chat.click(
+        start_new,
+        outputs=[chat.chatbot, chat.sources, chat.chat_id, conversations],
+        api_visibility="private",
+    )
+    delete_chat.click(
+        remove,
+        inputs=[chat.chat_id],
+        outputs=[chat.chatbot, chat.sources, chat.chat_id, conversations],
+        api_visibility="private",
+    )
+
+
+def _register_api(services: Services) -> None:
+    """Named endpoints for `gradio_client`: chat, search, ingest (see README)."""
+
+    def chat(message: str, use_documents: bool = True, file_name: str = "") -> Iterator[dict]:
+        """Answer one message; streams {"text", "sources", "done"} as the answer grows."""
+        if not message.strip():
+            raise gr.Error("The message is empty.")
+        text = ""
+        try:
+            for part in services.answerer.ask(
+                message, use_documents=use_documents, file_names=[file_name] if file_name else None
+            ):
+                if isinstance(part, Answer):
+                    sources = [citation_dict(c) for c in part.citations]
+                    yield {"text": part.text, "sources": sources, "done": True}
+                else:
+                    text += part
+                    yield {"text": text, "sources": [], "done": False}
+        except gr.Error:
+            raise
+        except Exception as exc:
+            raise ui_error(exc) from exc
+
+    def search(query: str, k: int = 5, file_name: str = "") -> list[dict]:
+        """The top `k` chunks for `query`: file, page, score, text."""
+        try:
+            hits = services.retriever.search(query, k=k, file_names=[file_name] if file_name else None)
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        return [hit_json(h) for h in hits]
+
+    gr.api(chat, api_name="chat", concurrency_id="llm", concurrency_limit=1)
+    gr.api(search, api_name="search", concurrency_limit=None)
+
+    # File uploads need a File component to carry them, so `ingest` is a hidden event.
+    with gr.Row(visible=False):
+        files = gr.File(file_count="multiple", file_types=[".pdf"], type="filepath")
+        report = gr.JSON()
+        trigger = gr.Button()
+
+    def ingest(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> list[dict]:
+        result: IngestReport = library_tab.ingest_files(services, paths, progress)
+        return [
+            {"file": r.file_name, "status": r.status, "message": r.message, "pages": r.pages, "chunks": r.chunks}
+            for r in result.results
+        ]
+
+    trigger.click(
+        ingest, inputs=[files], outputs=[report], api_name="ingest",
+        concurrency_id="ingest", concurrency_limit=1,
+    )
+
+
+def launch(services: Services, *, block: bool = True) -> gr.Blocks:
+    """Serve the page on the configured host and port."""
+    ui = services.settings.ui
+    demo = build_ui(services)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(
+        server_name=ui.host,
+        server_port=ui.port or None,
+        inbrowser=ui.open_browser,
+        prevent_thread_lock=not block,
+        show_error=True,
+        ssr_mode=False,
+        theme=theme(),
+        css_paths=[ASSETS / "style.css"],
+        footer_links=["api"],
+        max_file_size="500mb",
+        quiet=not block,
+    )
+    return demo

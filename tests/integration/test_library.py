@@ -1,0 +1,114 @@
+"""Ingest -> Chroma on disk -> retrieval, with the real embedder and generated PDFs."""
+
+import pytest
+
+from rag.errors import DocumentNotFound, EmbedderMismatch
+from rag.ingest import Ingestor
+from rag.retrieve import Retriever
+from rag.store import ChunkStore
+from tests.conftest import AURORA_PAGE, AURORA_PAGES
+from tests.pdf_factory import write_encrypted_pdf, write_pdf, write_truncated_pdf
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def library(tmp_path, real_embedder):
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    return Ingestor(real_embedder, store, chunk_tokens=120, chunk_overlap=20), Retriever(real_embedder, store)
+
+
+def test_answer_page_is_found_on_the_right_page(library, aurora_pdf):
+    ingestor, retriever = library
+    report = ingestor.ingest([aurora_pdf])
+    assert [(r.status, r.pages) for r in report.results] == [("ok", 5)]
+    hits = retriever.search("What is the launch code of the Aurora project?", k=3)
+    assert hits[0].chunk.file_name == "aurora-report.pdf"
+    assert hits[0].chunk.page_start == AURORA_PAGE
+    assert "7341" in hits[0].chunk.text
+    assert hits[0].score > hits[-1].score
+
+
+def test_progress_reports_pages_read_and_chunks_embedded(library, aurora_pdf):
+    ingestor, _ = library
+    events = []
+    ingestor.ingest([aurora_pdf], on_progress=events.append)
+    stages = [e.stage for e in events]
+    assert stages[0] == "reading" and stages[-1] == "done"
+    embedding = [e for e in events if e.stage == "embedding"]
+    assert embedding[-1].done == embedding[-1].total > 0
+
+
+def test_library_persists_on_disk_and_reingest_is_skipped(tmp_path, real_embedder, aurora_pdf):
+    first = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    Ingestor(real_embedder, first).ingest([aurora_pdf])
+    reopened = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    docs = reopened.documents()
+    assert [(d.file_name, d.pages) for d in docs] == [("aurora-report.pdf", 5)]
+    count = reopened.chunk_count()
+    report = Ingestor(real_embedder, reopened).ingest([aurora_pdf])
+    assert report.results[0].status == "skipped"
+    assert reopened.chunk_count() == count
+
+
+def test_changed_file_with_the_same_name_replaces_the_old_version(library, tmp_path):
+    ingestor, retriever = library
+    path = write_pdf(tmp_path / "notes.pdf", ["The meeting is on Monday in room four."])
+    ingestor.ingest([path])
+    write_pdf(path, ["The meeting moved to Friday in the big hall."])
+    report = ingestor.ingest([path])
+    assert report.results[0].status == "ok" and "replaced" in report.results[0].message
+    docs = retriever.store.documents()
+    assert len(docs) == 1
+    hits = retriever.search("When is the meeting?", k=5)
+    assert all("Friday" in h.chunk.text for h in hits)
+
+
+def test_bad_files_are_reported_and_the_batch_goes_on(library, tmp_path, aurora_pdf):
+    ingestor, retriever = library
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "renamed.pdf").write_bytes(b"PK\x03\x04 this is a zip file")
+    write_pdf(bad / "scan.pdf", [None, None, None])
+    write_encrypted_pdf(bad / "locked.pdf", ["secret"], user_password="pw")
+    write_truncated_pdf(bad / "cut.pdf", ["x y z"] * 3, keep=0.3)
+    (bad / "notes.txt").write_text("not a pdf")
+    report = ingestor.ingest([bad / "renamed.pdf", bad / "scan.pdf", bad / "locked.pdf", bad / "cut.pdf",
+                              bad / "notes.txt", aurora_pdf])
+    by_name = {r.file_name: r for r in report.results}
+    assert by_name["aurora-report.pdf"].status == "ok"
+    assert by_name["scan.pdf"].status == "failed" and "3 page" in by_name["scan.pdf"].message
+    assert by_name["locked.pdf"].status == "failed" and "password" in by_name["locked.pdf"].message
+    assert by_name["renamed.pdf"].status == "failed"
+    assert by_name["notes.txt"].status == "failed" and "not a PDF" in by_name["notes.txt"].message
+    assert by_name["cut.pdf"].status == "failed"
+    assert [d.file_name for d in retriever.store.documents()] == ["aurora-report.pdf"]
+
+
+def test_folder_ingest_and_per_document_filter(library, tmp_path, aurora_pdf):
+    ingestor, retriever = library
+    folder = tmp_path / "docs"
+    write_pdf(folder / "cooking.pdf", ["Bake the bread for forty minutes at two hundred degrees."])
+    write_pdf(folder / "sub" / "aurora-copy.pdf", AURORA_PAGES)
+    report = ingestor.ingest([folder])
+    assert sorted(r.file_name for r in report.results) == ["aurora-copy.pdf", "cooking.pdf"]
+    hits = retriever.search("launch code", k=3, file_names=["cooking.pdf"])
+    assert hits and {h.chunk.file_name for h in hits} == {"cooking.pdf"}
+    with pytest.raises(DocumentNotFound, match="cooking.pdf"):
+        retriever.search("x", file_names=["missing.pdf"])
+
+
+def test_delete_removes_the_document_and_its_chunks(library, aurora_pdf):
+    ingestor, retriever = library
+    ingestor.ingest([aurora_pdf])
+    (file_id,) = retriever.file_ids(["aurora-report.pdf"])
+    retriever.store.delete_document(file_id)
+    assert retriever.store.documents() == [] and retriever.store.chunk_count() == 0
+    assert retriever.search("launch code") == []
+
+
+def test_a_library_built_with_another_embedder_is_refused(tmp_path, real_embedder, aurora_pdf):
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    Ingestor(real_embedder, store).ingest([aurora_pdf])
+    with pytest.raises(EmbedderMismatch, match="re-add"):
+        ChunkStore(tmp_path / "chroma", embedder_id="some-other-model")

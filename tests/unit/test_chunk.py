@@ -1,0 +1,65 @@
+import pytest
+
+from rag.chunk import split_pages, split_sentences
+from rag.types import Page
+
+pytestmark = pytest.mark.unit
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def page(no: int, text: str) -> Page:
+    return Page(file_id="f" * 64, file_name="doc.pdf", page_no=no, text=text)
+
+
+def test_sentences_split_on_terminal_punctuation_and_paragraphs():
+    text = "First one. Second one!\nstill second? Third.\n\nNew paragraph"
+    assert split_sentences(text) == ["First one.", "Second one!", "still second?", "Third.", "New paragraph"]
+
+
+def test_chunks_respect_the_token_budget_and_keep_whole_sentences():
+    sentences = [f"Sentence number {i} has exactly seven words." for i in range(40)]
+    chunks = split_pages([page(1, " ".join(sentences))], max_tokens=30, overlap_tokens=0, count_tokens=words)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert words(chunk.text) <= 30
+        assert chunk.text.endswith("words.")
+    joined = " ".join(c.text for c in chunks)
+    assert joined == " ".join(sentences)
+
+
+def test_overlap_repeats_trailing_sentences_of_the_previous_chunk():
+    sentences = [f"Fact {i} is here now." for i in range(20)]
+    chunks = split_pages([page(1, " ".join(sentences))], max_tokens=20, overlap_tokens=5, count_tokens=words)
+    for prev, nxt in zip(chunks, chunks[1:]):
+        last_sentence = prev.text.split(". ")[-1].rstrip(".")
+        assert nxt.text.startswith(last_sentence)
+
+
+def test_chunks_never_cross_pages_and_carry_their_page():
+    pages = [page(1, "Alpha is on page one."), page(2, "Beta is on page two."), page(3, ""), page(4, "Delta.")]
+    chunks = split_pages(pages, max_tokens=100, overlap_tokens=10, count_tokens=words)
+    assert [(c.page_start, c.page_end) for c in chunks] == [(1, 1), (2, 2), (4, 4)]
+    assert "Beta" in chunks[1].text and "Alpha" not in chunks[1].text
+
+
+def test_overlong_sentence_is_split_on_words():
+    long = " ".join(f"w{i}" for i in range(95))
+    chunks = split_pages([page(1, long)], max_tokens=20, overlap_tokens=0, count_tokens=words)
+    assert all(words(c.text) <= 20 for c in chunks)
+    assert " ".join(c.text for c in chunks) == long
+
+
+def test_ids_are_stable_and_derive_from_the_content_hash():
+    pages = [page(1, "One. Two. Three.")]
+    a = split_pages(pages, max_tokens=8, overlap_tokens=0, count_tokens=words)
+    b = split_pages(pages, max_tokens=8, overlap_tokens=0, count_tokens=words)
+    assert [c.id for c in a] == [c.id for c in b]
+    assert all(c.id.startswith("f" * 24) for c in a)
+
+
+def test_invalid_sizes_are_rejected():
+    with pytest.raises(ValueError, match="overlap"):
+        split_pages([page(1, "x")], max_tokens=10, overlap_tokens=10, count_tokens=words)

@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import pytest
+
+from app.cli import build_parser, settings_from
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--data-dir", "/tmp/d", "--model", "/tmp/m.gguf", "search", "q", "--k", "3"],
+        ["search", "q", "--k", "3", "--data-dir", "/tmp/d", "--model", "/tmp/m.gguf"],
+        ["--data-dir", "/tmp/d", "search", "q", "--model", "/tmp/m.gguf", "--k", "3"],
+    ],
+)
+def test_global_flags_work_before_or_after_the_command(argv):
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    assert settings.data_dir == Path("/tmp/d").resolve()
+    assert settings.model.path == Path("/tmp/m.gguf").resolve()
+    assert args.command == "search" and args.k == 3 and args.queries == ["q"]
+
+
+def test_run_is_the_default_with_its_flags():
+    args = build_parser().parse_args(["--port", "9999", "--no-browser", "--host", "0.0.0.0"])
+    settings = settings_from(args)
+    assert args.command is None
+    assert (settings.ui.port, settings.ui.host, settings.ui.open_browser) == (9999, "0.0.0.0", False)
+
+
+def test_environment_variables_configure_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("QUIPU_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("QUIPU_MODEL__N_CTX", "1024")
+    monkeypatch.setenv("QUIPU_RAG__TOP_K", "7")
+    settings = settings_from(build_parser().parse_args(["library"]))
+    assert settings.data_dir == tmp_path
+    assert settings.model.n_ctx == 1024 and settings.rag.top_k == 7
+
+
+def test_default_data_dir_is_not_the_source_tree(monkeypatch):
+    monkeypatch.delenv("QUIPU_DATA_DIR")
+    settings = settings_from(build_parser().parse_args(["library"]))
+    assert Path(__file__).resolve().parents[2] not in settings.data_dir.resolve().parents
