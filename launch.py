@@ -7,7 +7,8 @@
 
 Stdlib only until the virtual environment exists. Set-up is skipped when nothing changed: a stamp
 in the venv records the dependency list and the llama.cpp build plan; the llama-cpp-python wheel
-built for this machine's flags is cached per flag set, so a fresh clone on the same machine reuses it.
+built for this machine's flags is cached per flag set, so a fresh clone on the same machine
+reuses it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ def log(message: str) -> None:
 
 
 def load_build_flags():  # -> module; loaded by path so no package import runs before set-up
-    spec = importlib.util.spec_from_file_location("_quipu_build_flags", ROOT / "models" / "build_flags.py")
-    assert spec and spec.loader
+    spec = importlib.util.spec_from_file_location(
+        "_quipu_build_flags", ROOT / "models" / "build_flags.py"
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError("models/build_flags.py is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look the module up while building the class
     spec.loader.exec_module(module)
@@ -44,6 +48,7 @@ def read_project() -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: read the few lists we need by hand
+
         def grab(name: str) -> list[str]:
             match = re.search(rf"^{name}\s*=\s*\[(.*?)\]", text, re.S | re.M)
             return re.findall(r'"([^"]+)"', match.group(1)) if match else []
@@ -86,7 +91,9 @@ def run(cmd: list[str], **kwargs) -> None:
 
 def llama_wheel(python: Path, requirement: str, plan) -> Path:
     """Build (once per flag set) the llama-cpp-python wheel for this machine and return its path."""
-    key = hashlib.sha256(f"{requirement}|{plan.key}|{sys.version_info[:2]}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{requirement}|{plan.key}|{sys.version_info[:2]}".encode()).hexdigest()[
+        :16
+    ]
     out = cache_dir() / "llama-wheels" / key
     wheels = sorted(out.glob("llama_cpp_python-*.whl"))
     if wheels:
@@ -101,8 +108,19 @@ def llama_wheel(python: Path, requirement: str, plan) -> Path:
     env = dict(os.environ, CMAKE_ARGS=" ".join(plan.cmake_args), FORCE_CMAKE="1")
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     run(
-        [str(python), "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
-         "--no-binary", "llama-cpp-python", "-w", str(tmp), requirement],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-cache-dir",
+            "--no-binary",
+            "llama-cpp-python",
+            "-w",
+            str(tmp),
+            requirement,
+        ],
         env=env,
     )
     shutil.rmtree(out, ignore_errors=True)
@@ -111,9 +129,12 @@ def llama_wheel(python: Path, requirement: str, plan) -> Path:
 
 
 def ensure_env(extras: tuple[str, ...] = ()) -> Path:
-    """Create/refresh the venv when the dependency set or the build plan changed; return its python."""
+    """Create or refresh the venv when the dependencies or the build plan changed; return python."""
     if sys.version_info < MIN_PYTHON:
-        sys.exit(f"Quipu needs Python {'.'.join(map(str, MIN_PYTHON))}+, this is {sys.version.split()[0]}")
+        sys.exit(
+            f"Quipu needs Python {'.'.join(map(str, MIN_PYTHON))}+, "
+            f"this is {sys.version.split()[0]}"
+        )
     project = read_project()
     plan = load_build_flags().plan_build()
     venv = venv_dir()
@@ -128,7 +149,7 @@ def ensure_env(extras: tuple[str, ...] = ()) -> Path:
     stamp = venv / "quipu-stamp.json"
     if python.exists() and stamp.exists():
         have = json.loads(stamp.read_text(encoding="utf-8"))
-        # Installed extras are a superset: `test` after `run` adds tools, `run` after `test` keeps them.
+        # Extras accumulate: `test` after `run` adds tools, `run` after `test` keeps them.
         if all(have.get(k) == wanted[k] for k in ("deps", "bundled", "plan", "python")) and all(
             have.get("extras", {}).get(name) == project[name] for name in extras
         ):
@@ -159,12 +180,19 @@ def ensure_chromium() -> None:
     apt = shutil.which("apt-get")
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
     if not (apt and is_root):
-        log("Chromium is missing: install it (e.g. `sudo apt-get install chromium`); the browser test needs it")
+        log(
+            "Chromium is missing: install it (e.g. `sudo apt-get install chromium`); "
+            "the browser test needs it"
+        )
         return
     log("installing Chromium for the browser test (apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run([apt, "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-    run([apt, "install", "-y", "-q", "--no-install-recommends", "chromium"], env=env, stdout=subprocess.DEVNULL)
+    run(
+        [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -84,7 +84,7 @@ class ChatStore:
             )
             return int(cur.lastrowid or 0)
 
-    def list(self) -> list[Conversation]:
+    def conversations(self) -> list[Conversation]:
         """All conversations, most recently used first."""
         with self._db() as db:
             rows = db.execute(

@@ -16,8 +16,9 @@ from typing import Any
 
 from app.messages import describe, is_expected
 from app.settings import Settings
+from app.shapes import document_json, hit_json
 from app.wiring import Services, build_services
-from rag.types import Answer, Document, Hit
+from rag.types import Answer
 
 COMMANDS = ("run", "ingest", "ask", "search", "library")
 
@@ -25,10 +26,18 @@ COMMANDS = ("run", "ingest", "ask", "search", "library")
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a value given before the command is not overwritten by the subparser's default.
-    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
-                        help="folder holding all state (default: the user's data folder)")
-    common.add_argument("--model", type=Path, default=argparse.SUPPRESS,
-                        help="a .gguf model file (default: the bundled SmolLM2-135M)")
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="folder holding all state (default: the user's data folder)",
+    )
+    common.add_argument(
+        "--model",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="a .gguf model file (default: the bundled SmolLM2-135M)",
+    )
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     return common
 
@@ -36,8 +45,9 @@ def _common() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line grammar."""
     common = _common()
-    parser = argparse.ArgumentParser(prog="launch.py", parents=[common],
-                                     description="Quipu: ask your PDFs questions, offline.")
+    parser = argparse.ArgumentParser(
+        prog="launch.py", parents=[common], description="Quipu: ask your PDFs questions, offline."
+    )
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", parents=[common], help="start the web app (default)")
@@ -49,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question, streamed")
     ask.add_argument("question")
-    ask.add_argument("--file", action="append", dest="files", help="only this document (repeatable)")
+    ask.add_argument(
+        "--file", action="append", dest="files", help="only this document (repeatable)"
+    )
     ask.add_argument("--no-docs", action="store_true", help="plain chat, no retrieval")
 
     search = sub.add_parser("search", parents=[common], help="top chunks for each query")
@@ -68,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=argparse.SUPPRESS, help="address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=argparse.SUPPRESS, help="port (default 7860)")
-    p.add_argument("--no-browser", action="store_true", default=argparse.SUPPRESS,
-                   help="do not open a browser")
+    p.add_argument(
+        "--no-browser", action="store_true", default=argparse.SUPPRESS, help="do not open a browser"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -121,19 +134,6 @@ def cmd_ask(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-def hit_json(hit: Hit) -> dict[str, Any]:
-    """The public JSON shape of a search hit (CLI and API)."""
-    c = hit.chunk
-    return {
-        "file": c.file_name,
-        "page": c.page_start,
-        "page_end": c.page_end,
-        "score": round(hit.score, 4),
-        "text": c.text,
-        "chunk_id": c.id,
-    }
-
-
 def cmd_search(services: Services, args: argparse.Namespace) -> int:
     files = [args.file] if args.file else None
     for query in args.queries:
@@ -144,20 +144,10 @@ def cmd_search(services: Services, args: argparse.Namespace) -> int:
         print(f"# {query}")
         for rank, h in enumerate(hits, start=1):
             snippet = " ".join(h.chunk.text.split())[:160]
-            print(f"{rank:>2}. {h.score:.3f}  {h.chunk.file_name} p.{h.chunk.page_start}  {snippet}")
+            print(
+                f"{rank:>2}. {h.score:.3f}  {h.chunk.file_name} p.{h.chunk.page_start}  {snippet}"
+            )
     return 0
-
-
-def document_json(doc: Document) -> dict[str, Any]:
-    """The public JSON shape of a library entry."""
-    return {
-        "file": doc.file_name,
-        "pages": doc.pages,
-        "chunks": doc.chunks,
-        "added": doc.added,
-        "size_bytes": doc.size_bytes,
-        "id": doc.file_id,
-    }
 
 
 def cmd_library(services: Services, args: argparse.Namespace) -> int:

@@ -17,9 +17,13 @@ class ModelSettings(BaseModel):
     """The local language model and how it samples."""
 
     path: Path | None = Field(None, description="A .gguf file; empty = the bundled SmolLM2-135M.")
-    n_ctx: int = Field(4096, ge=256, description="Context window (capped at the model's trained length).")
+    n_ctx: int = Field(
+        4096, ge=256, description="Context window (capped at the model's trained length)."
+    )
     n_threads: int | None = Field(None, ge=1, description="CPU threads; empty = physical cores.")
-    n_gpu_layers: int | None = Field(None, description="Layers on the GPU; empty = all when built with one.")
+    n_gpu_layers: int | None = Field(
+        None, description="Layers on the GPU; empty = all when built with one."
+    )
     chat_format: str | None = Field(None, description="Override the GGUF's own chat template.")
     max_tokens: int = Field(512, ge=16, description="Most tokens in one answer.")
     temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature.")
@@ -44,7 +48,9 @@ class StoreSettings(BaseModel):
     """Where the vectors live."""
 
     collection: str = Field("quipu", description="Prefix of the Chroma collection names.")
-    chroma_url: str | None = Field(None, description="A Chroma server instead of the embedded store.")
+    chroma_url: str | None = Field(
+        None, description="A Chroma server instead of the embedded store."
+    )
 
 
 class UiSettings(BaseModel):
@@ -67,7 +73,9 @@ class Settings(BaseSettings):
         env_prefix="QUIPU_", env_nested_delimiter="__", extra="ignore", validate_default=True
     )
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="All state: library, chats.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="All state: library, chats."
+    )
     model: ModelSettings = Field(default_factory=ModelSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

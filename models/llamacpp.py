@@ -89,37 +89,44 @@ class LlamaRuntime:
             gpu_layers = self._n_gpu_layers
             if gpu_layers is None:
                 gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+            trained = self._trained_context(llama_cpp)
+            n_ctx = min(self._n_ctx, trained) if trained else self._n_ctx
             try:
+                # A window beyond the trained length only produces garbage, and costs memory.
                 llm = llama_cpp.Llama(
                     model_path=str(self.model_path),
-                    n_ctx=self._n_ctx,
+                    n_ctx=n_ctx,
                     n_threads=self._n_threads,
                     n_gpu_layers=gpu_layers,
                     chat_format=self._chat_format,
                     verbose=False,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelLoadError(f"llama.cpp could not load {self.model_path.name}: {exc}") from exc
-            trained = int(llm.metadata.get(f"{self._arch(llm)}.context_length", 0) or 0)
-            if trained and self._n_ctx > trained:
-                # A window beyond what the model was trained on only produces garbage: reload.
-                llm.close()
-                llm = llama_cpp.Llama(
-                    model_path=str(self.model_path),
-                    n_ctx=trained,
-                    n_threads=self._n_threads,
-                    n_gpu_layers=gpu_layers,
-                    chat_format=self._chat_format,
-                    verbose=False,
-                )
+                raise ModelLoadError(
+                    f"llama.cpp could not load {self.model_path.name}: {exc}"
+                ) from exc
             self._gpu_layers = gpu_layers
             self._trained = trained or llm.n_ctx()
             self._llm = llm
-            log.info("loaded %s (n_ctx=%d, threads=%d)", self.model_path.name, llm.n_ctx(), self._n_threads)
+            log.info(
+                "loaded %s (n_ctx=%d, threads=%d)",
+                self.model_path.name,
+                llm.n_ctx(),
+                self._n_threads,
+            )
 
-    @staticmethod
-    def _arch(llm: Any) -> str:
-        return str(llm.metadata.get("general.architecture", "llama"))
+    def _trained_context(self, llama_cpp: Any) -> int:
+        """The model's trained context length, read from the GGUF with a vocab-only load."""
+        try:
+            probe = llama_cpp.Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(f"llama.cpp could not read {self.model_path.name}: {exc}") from exc
+        try:
+            meta = probe.metadata
+            arch = meta.get("general.architecture", "llama")
+            return int(meta.get(f"{arch}.context_length", 0) or 0)
+        finally:
+            probe.close()
 
     def close(self) -> None:
         """Free the weights and the context (waits for a running generation)."""
@@ -146,7 +153,7 @@ class LlamaRuntime:
         """Name, path, window and placement of the loaded model."""
         llm = self._model
         return ModelInfo(
-            name=str(llm.metadata.get("general.name") or self.model_path.stem),
+            name=self.model_path.stem,  # the file the user knows; GGUF names are often cryptic
             path=str(self.model_path),
             backend="llama.cpp",
             context_length=int(llm.n_ctx()),

@@ -4,7 +4,8 @@ Text is cut into paragraphs and sentences per page (so every unit knows its page
 greedily into chunks of at most `max_tokens` tokens (counted with the embedder's tokenizer). A new
 chunk starts with the last sentences of the previous one on the same page, up to `overlap_tokens`.
 A chunk never crosses a page break, so a citation always names one page (`page_start ==
-page_end` today; the span is kept in the type for structure-aware chunkers). Chunk ids derive from the
+page_end` today; the span is kept in the type for structure-aware chunkers). Chunk ids derive
+from the
 document's content hash and the chunk's position, so re-indexing the same bytes gives the same ids.
 """
 

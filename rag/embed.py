@@ -109,7 +109,10 @@ class SentenceTransformerEmbedder:
     def dimension(self) -> int:
         """Vector length reported by the model."""
         model = self._st
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         dim = getter()
         return int(dim)
 

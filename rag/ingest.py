@@ -37,7 +37,11 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given, folders replaced by the PDFs below them (sorted); order kept, no repeats."""
     out: list[Path] = []
     for path in paths:
-        found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf") if path.is_dir() else [path]
+        found = (
+            sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf")
+            if path.is_dir()
+            else [path]
+        )
         out.extend(p for p in found if p not in out)
     return out
 
@@ -84,7 +88,9 @@ class Ingestor:
                 result = FileResult(name, "failed", f"cannot read the file: {exc.strerror or exc}")
             except Exception as exc:  # never let one file end the batch
                 log.exception("ingest of %s failed", name)
-                result = FileResult(name, "failed", f"unexpected error: {type(exc).__name__}: {exc}")
+                result = FileResult(
+                    name, "failed", f"unexpected error: {type(exc).__name__}: {exc}"
+                )
             if result.status == "failed":
                 yield IngestProgress(name, "failed", 1, 1, index, len(files))
             results.append(result)
@@ -123,8 +129,11 @@ class Ingestor:
         if existing is not None:
             yield progress("skipped", 1, 1)
             return FileResult(
-                name, "skipped", f"already in the library as {existing.file_name}",
-                existing.pages, existing.chunks,
+                name,
+                "skipped",
+                f"already in the library as {existing.file_name}",
+                existing.pages,
+                existing.chunks,
             )
         yield progress("reading", 0, 1)
         pages = read_pdf(path, file_id=file_id, file_name=name)
@@ -156,4 +165,6 @@ class Ingestor:
             self.store.delete_document(old.file_id)
         yield progress("done", 1, 1)
         note = f" (replaced the earlier version of {name})" if replaced else ""
-        return FileResult(name, "ok", f"{len(pages)} pages, {len(chunks)} chunks{note}", len(pages), len(chunks))
+        return FileResult(
+            name, "ok", f"{len(pages)} pages, {len(chunks)} chunks{note}", len(pages), len(chunks)
+        )

@@ -96,7 +96,9 @@ def read_pdf(
         except Exception as exc:  # one bad page must not lose the document
             log.warning("%s: page %d could not be read: %s", name, index + 1, exc)
             text = ""
-        pages.append(Page(file_id=file_id, file_name=name, page_no=index + 1, text=clean_text(text)))
+        pages.append(
+            Page(file_id=file_id, file_name=name, page_no=index + 1, text=clean_text(text))
+        )
     if not any(p.text for p in pages):
         raise PdfNoText(name, count)
     return pages

@@ -36,9 +36,11 @@ class Prompt:
 
 
 def source_label(hit: Hit) -> str:
-    """"report.pdf, p. 3" / "report.pdf, pp. 3-4"."""
+    """ "report.pdf, p. 3" / "report.pdf, pp. 3-4"."""
     c = hit.chunk
-    pages = f"p. {c.page_start}" if c.page_end == c.page_start else f"pp. {c.page_start}-{c.page_end}"
+    pages = (
+        f"p. {c.page_start}" if c.page_end == c.page_start else f"pp. {c.page_start}-{c.page_end}"
+    )
     return f"{c.file_name}, {pages}"
 
 

@@ -195,7 +195,9 @@ class ChunkStore:
         where: dict[str, Any] | None = None
         if file_ids is not None:
             where = (
-                {"file_id": file_ids[0]} if len(file_ids) == 1 else {"file_id": {"$in": list(file_ids)}}
+                {"file_id": file_ids[0]}
+                if len(file_ids) == 1
+                else {"file_id": {"$in": list(file_ids)}}
             )
         try:
             if self._chunks.count() == 0:
@@ -210,7 +212,11 @@ class ChunkStore:
             raise StoreError(f"search failed: {exc}") from exc
         hits: list[Hit] = []
         for chunk_id, text, meta, distance in zip(
-            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+            got["ids"][0],
+            got["documents"][0],
+            got["metadatas"][0],
+            got["distances"][0],
+            strict=True,
         ):
             chunk = Chunk(
                 id=chunk_id,

@@ -63,7 +63,7 @@ class Citation:
 
     @property
     def pages_label(self) -> str:
-        """"p. 3" or "pp. 3-4"."""
+        """ "p. 3" or "pp. 3-4"."""
         if self.page_end > self.page_start:
             return f"pp. {self.page_start}-{self.page_end}"
         return f"p. {self.page_start}"
@@ -133,7 +133,9 @@ class ChatModel(Protocol):
         """Tokens `text` takes with this model's own tokenizer."""
         ...
 
-    def stream(self, messages: list[Message], *, cancel: CancelToken | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: list[Message], *, cancel: CancelToken | None = None
+    ) -> Iterator[str]:
         """Yield the answer's text as it is generated."""
         ...
 

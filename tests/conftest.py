@@ -38,7 +38,9 @@ AURORA_PAGE = 3
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every test gets its own data dir and HF cache; nothing touches the user's folders."""
     base = tmp_path_factory.mktemp("quipu-env")
     monkeypatch.setenv("QUIPU_DATA_DIR", str(base / "data"))
@@ -99,7 +101,9 @@ def run_cli(*args: str, data_dir: Path, timeout: float = 300) -> subprocess.Comp
 
 
 class RunningApp:
-    def __init__(self, url: str, data_dir: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, url: str, data_dir: Path, process: subprocess.Popen[bytes], log: Path
+    ) -> None:
         self.url = url
         self.data_dir = data_dir
         self.process = process
@@ -112,10 +116,21 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
     data_dir = tmp_path_factory.mktemp("app-data")
     port = free_port()
     log = data_dir / "app.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), QUIPU_MODEL__TEMPERATURE="0", QUIPU_MODEL__MAX_TOKENS="96")
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), QUIPU_MODEL__TEMPERATURE="0", QUIPU_MODEL__MAX_TOKENS="96"
+    )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", "--data-dir", str(data_dir), "--port", str(port), "--no-browser"],
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--no-browser",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -10,8 +10,9 @@ from typing import Any
 import gradio as gr
 
 from app.chats import StoredMessage
+from app.shapes import citation_json
 from app.ui.errors import ui_error
-from app.ui.format import ALL_DOCUMENTS, citation_dict, sources_markdown
+from app.ui.format import ALL_DOCUMENTS, sources_footer, sources_markdown
 from app.wiring import Services
 from rag.types import Answer
 
@@ -34,7 +35,13 @@ class ChatTab:
 
 def display(messages: list[StoredMessage]) -> list[dict[str, str]]:
     """Stored turns -> the chatbot's messages."""
-    return [{"role": m.role, "content": m.content} for m in messages]
+    return [
+        {
+            "role": m.role,
+            "content": m.content + (sources_footer(m.sources) if m.role == "assistant" else ""),
+        }
+        for m in messages
+    ]
 
 
 def last_sources(messages: list[StoredMessage]) -> str:
@@ -47,7 +54,7 @@ def last_sources(messages: list[StoredMessage]) -> str:
 
 def conversation_choices(services: Services) -> list[tuple[str, int]]:
     """Sidebar entries: (title, id), most recent first."""
-    return [(c.title, c.id) for c in services.chats.list()]
+    return [(c.title, c.id) for c in services.chats.conversations()]
 
 
 def build(services: Services) -> ChatTab:
@@ -115,7 +122,13 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             shown = [*display(prior), {"role": "user", "content": message}]
             services.chats.append(chat_id, "user", message)
             convs = gr.Radio(choices=conversation_choices(services), value=chat_id)
-            yield [*shown, {"role": "assistant", "content": "…"}], "*Searching your documents…*", chat_id, "", convs
+            yield (
+                [*shown, {"role": "assistant", "content": "…"}],
+                "*Searching your documents…*",
+                chat_id,
+                "",
+                convs,
+            )
             files = None if doc_filter in (None, "", ALL_DOCUMENTS) else [doc_filter]
             text, answer, last = "", None, 0.0
             for part in services.answerer.ask(
@@ -128,12 +141,18 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 now = time.monotonic()
                 if now - last >= STREAM_INTERVAL_S:
                     last = now
-                    yield [*shown, {"role": "assistant", "content": text}], gr.skip(), chat_id, gr.skip(), gr.skip()
-            sources = [citation_dict(c) for c in answer.citations] if answer else []
+                    yield (
+                        [*shown, {"role": "assistant", "content": text}],
+                        gr.skip(),
+                        chat_id,
+                        gr.skip(),
+                        gr.skip(),
+                    )
+            sources = [citation_json(c) for c in answer.citations] if answer else []
             final = text + ("\n\n*(stopped)*" if answer and answer.stopped else "")
             services.chats.append(chat_id, "assistant", final, sources)
             yield (
-                [*shown, {"role": "assistant", "content": final}],
+                [*shown, {"role": "assistant", "content": final + sources_footer(sources)}],
                 sources_markdown(sources),
                 chat_id,
                 gr.skip(),

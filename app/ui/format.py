@@ -6,23 +6,10 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from rag.types import Citation, Document, FileResult, IngestProgress
+from rag.types import Document, FileResult, IngestProgress
 
 ALL_DOCUMENTS = "All documents"
 _PASSAGE_CHARS = 700
-
-
-def citation_dict(c: Citation) -> dict[str, Any]:
-    """A citation as stored with a chat message and returned by the API."""
-    return {
-        "number": c.number,
-        "file": c.file_name,
-        "page": c.page_start,
-        "page_end": c.page_end,
-        "score": round(c.score, 4),
-        "cited": c.cited,
-        "text": c.text,
-    }
 
 
 def sources_markdown(sources: Sequence[dict[str, Any]]) -> str:
@@ -31,7 +18,9 @@ def sources_markdown(sources: Sequence[dict[str, Any]]) -> str:
         return "*No sources: this answer did not use your documents.*"
     blocks = ["### Sources"]
     for s in sources:
-        pages = f"p. {s['page']}" if s["page_end"] == s["page"] else f"pp. {s['page']}-{s['page_end']}"
+        pages = (
+            f"p. {s['page']}" if s["page_end"] == s["page"] else f"pp. {s['page']}-{s['page_end']}"
+        )
         cited = " · **cited**" if s.get("cited") else ""
         text = " ".join(str(s["text"]).split())
         if len(text) > _PASSAGE_CHARS:
@@ -44,6 +33,15 @@ def sources_markdown(sources: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(blocks)
 
 
+def sources_footer(sources: Sequence[dict[str, Any]]) -> str:
+    """A one-line list under an answer: the cited sources, or all it was given if none is cited."""
+    shown = [s for s in sources if s.get("cited")] or list(sources)
+    if not shown:
+        return ""
+    items = " · ".join(f"[{s['number']}] {s['file']}, p. {s['page']}" for s in shown)
+    return f"\n\n<small>Sources: {html.escape(items)}</small>"
+
+
 def library_rows(docs: Sequence[Document]) -> list[list[Any]]:
     """Rows of the library table."""
     return [[d.file_name, d.pages, d.chunks, d.added.replace("T", " ")[:16]] for d in docs]
@@ -51,8 +49,11 @@ def library_rows(docs: Sequence[Document]) -> list[list[Any]]:
 
 def report_markdown(results: Sequence[FileResult]) -> str:
     """The per-file outcome of an upload."""
-    icons = {"ok": "✅", "skipped": "↩️", "failed": "❌"}
-    lines = [f"- {icons[r.status]} **{html.escape(r.file_name)}**: {html.escape(r.message)}" for r in results]
+    labels = {"ok": "added", "skipped": "skipped", "failed": "FAILED"}
+    lines = [
+        f"- **{labels[r.status]}** {html.escape(r.file_name)}: {html.escape(r.message)}"
+        for r in results
+    ]
     return "\n".join(lines) or "No PDF files were given."
 
 

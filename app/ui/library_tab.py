@@ -69,7 +69,9 @@ def library_updates(services: Services) -> tuple[Any, Any, Any]:
     )
 
 
-def ingest_files(services: Services, files: list[str] | None, progress: gr.Progress) -> IngestReport:
+def ingest_files(
+    services: Services, files: list[str] | None, progress: gr.Progress
+) -> IngestReport:
     """Run an ingest of uploaded files, reporting progress to the page."""
     paths = [Path(f) for f in files or []]
     progress(0.0, desc="Starting…")
@@ -81,7 +83,9 @@ def ingest_files(services: Services, files: list[str] | None, progress: gr.Progr
 def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> None:
     """Wire the tab's events; `doc_filter` is the chat tab's document picker, kept in sync."""
 
-    def on_upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+    def on_upload(
+        files: list[str] | None, progress: gr.Progress = gr.Progress()
+    ) -> tuple[Any, ...]:
         try:
             report = ingest_files(services, files, progress)
         except Exception as exc:
@@ -104,6 +108,7 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
         on_upload,
         inputs=[tab.upload],
         outputs=[tab.upload, tab.report, *refresh],
+        show_progress_on=[tab.report],
         concurrency_id="ingest",
         concurrency_limit=1,
         api_visibility="private",

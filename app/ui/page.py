@@ -8,15 +8,22 @@ from typing import Any
 
 import gradio as gr
 
-from app.cli import hit_json
+from app.shapes import citation_json, file_result_json, hit_json
 from app.ui import chat_tab, library_tab
 from app.ui.errors import ui_error
-from app.ui.format import citation_dict
 from app.wiring import Services
 from rag.types import Answer, IngestReport
 
 ASSETS = Path(__file__).parent / "assets"
-SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+SYSTEM_FONTS = [
+    "system-ui",
+    "-apple-system",
+    "Segoe UI",
+    "Roboto",
+    "Helvetica Neue",
+    "Arial",
+    "sans-serif",
+]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 
 
@@ -28,7 +35,11 @@ def theme() -> gr.themes.Base:
 def model_status(services: Services) -> str:
     """Sidebar line: which model runs where."""
     m = services.model
-    where = f"{m.info.gpu_layers} layers on GPU" if m.info.gpu_layers else f"CPU, {m.info.threads} threads"
+    where = (
+        f"{m.info.gpu_layers} layers on GPU"
+        if m.info.gpu_layers
+        else f"CPU, {m.info.threads} threads"
+    )
     return f"**Model:** {m.info.name}  \n{where} · context {m.info.context_length} tokens"
 
 
@@ -38,7 +49,9 @@ def build_ui(services: Services) -> gr.Blocks:
         with gr.Sidebar(open=True, label="Conversations"):
             gr.Markdown("## Quipu\nAsk your PDFs, offline.")
             new_chat = gr.Button("New chat", variant="secondary", elem_id="quipu-new-chat")
-            conversations = gr.Radio(choices=[], label="Conversations", elem_id="quipu-conversations")
+            conversations = gr.Radio(
+                choices=[], label="Conversations", elem_id="quipu-conversations"
+            )
             delete_chat = gr.Button("Delete this chat", size="sm", variant="stop")
             status = gr.Markdown("*Loading model…*", elem_id="quipu-model-status")
         with gr.Tabs():
@@ -118,7 +131,7 @@ def _register_api(services: Services) -> None:
                 message, use_documents=use_documents, file_names=[file_name] if file_name else None
             ):
                 if isinstance(part, Answer):
-                    sources = [citation_dict(c) for c in part.citations]
+                    sources = [citation_json(c) for c in part.citations]
                     yield {"text": part.text, "sources": sources, "done": True}
                 else:
                     text += part
@@ -131,7 +144,9 @@ def _register_api(services: Services) -> None:
     def search(query: str, k: int = 5, file_name: str = "") -> list[dict]:
         """The top `k` chunks for `query`: file, page, score, text."""
         try:
-            hits = services.retriever.search(query, k=k, file_names=[file_name] if file_name else None)
+            hits = services.retriever.search(
+                query, k=k, file_names=[file_name] if file_name else None
+            )
         except Exception as exc:
             raise ui_error(exc) from exc
         return [hit_json(h) for h in hits]
@@ -147,14 +162,15 @@ def _register_api(services: Services) -> None:
 
     def ingest(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> list[dict]:
         result: IngestReport = library_tab.ingest_files(services, paths, progress)
-        return [
-            {"file": r.file_name, "status": r.status, "message": r.message, "pages": r.pages, "chunks": r.chunks}
-            for r in result.results
-        ]
+        return [file_result_json(r) for r in result.results]
 
     trigger.click(
-        ingest, inputs=[files], outputs=[report], api_name="ingest",
-        concurrency_id="ingest", concurrency_limit=1,
+        ingest,
+        inputs=[files],
+        outputs=[report],
+        api_name="ingest",
+        concurrency_id="ingest",
+        concurrency_limit=1,
     )
 
 

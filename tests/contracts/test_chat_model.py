@@ -36,5 +36,9 @@ class TestChatModelContract:
 
     def test_counts_tokens_and_knows_its_window(self, chat_model):
         assert chat_model.count_tokens("") == 0
-        assert 0 < chat_model.count_tokens("hello there, world") < chat_model.count_tokens("hello there, world " * 5)
+        assert (
+            0
+            < chat_model.count_tokens("hello there, world")
+            < chat_model.count_tokens("hello there, world " * 5)
+        )
         assert chat_model.context_length >= 1024

@@ -29,7 +29,11 @@ class TestEmbedderContract:
 
     def test_related_texts_are_closer_than_unrelated_ones(self, embedder):
         q, near, far = embedder.embed(
-            ["glacier drones monitor glaciers", "drones monitor the glaciers", "the budget paid for vehicles"]
+            [
+                "glacier drones monitor glaciers",
+                "drones monitor the glaciers",
+                "the budget paid for vehicles",
+            ]
         )
         assert cosine(q, near) > cosine(q, far)
 

@@ -37,7 +37,10 @@ def test_real_model_streams_a_grounded_answer_citing_the_right_page(retriever, b
     assert isinstance(answer, Answer) and answer.used_documents
     assert len(deltas) >= 3 and "".join(deltas) == answer.text
     assert answer.citations[0].number == 1
-    assert (answer.citations[0].file_name, answer.citations[0].page_start) == ("aurora-report.pdf", AURORA_PAGE)
+    assert (answer.citations[0].file_name, answer.citations[0].page_start) == (
+        "aurora-report.pdf",
+        AURORA_PAGE,
+    )
     assert "7341" in answer.text  # the 135M model copies the fact from the source at temperature 0
 
 

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def library(tmp_path, real_embedder):
     store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
-    return Ingestor(real_embedder, store, chunk_tokens=120, chunk_overlap=20), Retriever(real_embedder, store)
+    return Ingestor(real_embedder, store, chunk_tokens=120, chunk_overlap=20), Retriever(
+        real_embedder, store
+    )
 
 
 def test_answer_page_is_found_on_the_right_page(library, aurora_pdf):
@@ -73,8 +75,16 @@ def test_bad_files_are_reported_and_the_batch_goes_on(library, tmp_path, aurora_
     write_encrypted_pdf(bad / "locked.pdf", ["secret"], user_password="pw")
     write_truncated_pdf(bad / "cut.pdf", ["x y z"] * 3, keep=0.3)
     (bad / "notes.txt").write_text("not a pdf")
-    report = ingestor.ingest([bad / "renamed.pdf", bad / "scan.pdf", bad / "locked.pdf", bad / "cut.pdf",
-                              bad / "notes.txt", aurora_pdf])
+    report = ingestor.ingest(
+        [
+            bad / "renamed.pdf",
+            bad / "scan.pdf",
+            bad / "locked.pdf",
+            bad / "cut.pdf",
+            bad / "notes.txt",
+            aurora_pdf,
+        ]
+    )
     by_name = {r.file_name: r for r in report.results}
     assert by_name["aurora-report.pdf"].status == "ok"
     assert by_name["scan.pdf"].status == "failed" and "3 page" in by_name["scan.pdf"].message

@@ -6,8 +6,20 @@ pytestmark = pytest.mark.unit
 
 
 def test_amx_and_native_are_always_off_even_when_cpuid_claims_amx():
-    flags = {"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd",
-             "amx_tile", "amx_int8", "amx_bf16"}
+    flags = {
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "avx512dq",
+        "avx512cd",
+        "amx_tile",
+        "amx_int8",
+        "amx_bf16",
+    }
     args = build_flags.x86_cmake_args(flags)
     for name in ("GGML_NATIVE", "GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16"):
         assert f"-D{name}=OFF" in args
@@ -29,7 +41,9 @@ def test_cpuinfo_is_parsed(tmp_path):
 def test_cuda_needs_a_gpu_not_just_nvcc(monkeypatch):
     monkeypatch.delenv("QUIPU_GPU", raising=False)
     monkeypatch.setattr(build_flags.platform, "system", lambda: "Linux")
-    monkeypatch.setattr(build_flags.shutil, "which", lambda name: "/usr/bin/nvcc" if name == "nvcc" else None)
+    monkeypatch.setattr(
+        build_flags.shutil, "which", lambda name: "/usr/bin/nvcc" if name == "nvcc" else None
+    )
     monkeypatch.setattr(build_flags.os.path, "exists", lambda p: p == "/usr/bin/nvcc")
     assert build_flags.detect_gpu_backend() == "cpu"
     monkeypatch.setattr(build_flags, "nvidia_gpu_present", lambda: True)

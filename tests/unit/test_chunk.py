@@ -16,12 +16,20 @@ def page(no: int, text: str) -> Page:
 
 def test_sentences_split_on_terminal_punctuation_and_paragraphs():
     text = "First one. Second one!\nstill second? Third.\n\nNew paragraph"
-    assert split_sentences(text) == ["First one.", "Second one!", "still second?", "Third.", "New paragraph"]
+    assert split_sentences(text) == [
+        "First one.",
+        "Second one!",
+        "still second?",
+        "Third.",
+        "New paragraph",
+    ]
 
 
 def test_chunks_respect_the_token_budget_and_keep_whole_sentences():
     sentences = [f"Sentence number {i} has exactly seven words." for i in range(40)]
-    chunks = split_pages([page(1, " ".join(sentences))], max_tokens=30, overlap_tokens=0, count_tokens=words)
+    chunks = split_pages(
+        [page(1, " ".join(sentences))], max_tokens=30, overlap_tokens=0, count_tokens=words
+    )
     assert len(chunks) > 5
     for chunk in chunks:
         assert words(chunk.text) <= 30
@@ -32,14 +40,21 @@ def test_chunks_respect_the_token_budget_and_keep_whole_sentences():
 
 def test_overlap_repeats_trailing_sentences_of_the_previous_chunk():
     sentences = [f"Fact {i} is here now." for i in range(20)]
-    chunks = split_pages([page(1, " ".join(sentences))], max_tokens=20, overlap_tokens=5, count_tokens=words)
+    chunks = split_pages(
+        [page(1, " ".join(sentences))], max_tokens=20, overlap_tokens=5, count_tokens=words
+    )
     for prev, nxt in zip(chunks, chunks[1:]):
         last_sentence = prev.text.split(". ")[-1].rstrip(".")
         assert nxt.text.startswith(last_sentence)
 
 
 def test_chunks_never_cross_pages_and_carry_their_page():
-    pages = [page(1, "Alpha is on page one."), page(2, "Beta is on page two."), page(3, ""), page(4, "Delta.")]
+    pages = [
+        page(1, "Alpha is on page one."),
+        page(2, "Beta is on page two."),
+        page(3, ""),
+        page(4, "Delta."),
+    ]
     chunks = split_pages(pages, max_tokens=100, overlap_tokens=10, count_tokens=words)
     assert [(c.page_start, c.page_end) for c in chunks] == [(1, 1), (2, 2), (4, 4)]
     assert "Beta" in chunks[1].text and "Alpha" not in chunks[1].text

@@ -27,7 +27,11 @@ def test_run_is_the_default_with_its_flags():
     args = build_parser().parse_args(["--port", "9999", "--no-browser", "--host", "0.0.0.0"])
     settings = settings_from(args)
     assert args.command is None
-    assert (settings.ui.port, settings.ui.host, settings.ui.open_browser) == (9999, "0.0.0.0", False)
+    assert (settings.ui.port, settings.ui.host, settings.ui.open_browser) == (
+        9999,
+        "0.0.0.0",
+        False,
+    )
 
 
 def test_environment_variables_configure_settings(monkeypatch, tmp_path):

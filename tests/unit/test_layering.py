@@ -53,5 +53,7 @@ def test_build_flags_and_launcher_are_stdlib_only():
     import sys
 
     for path in (ROOT / "launch.py", ROOT / "models" / "build_flags.py"):
-        third_party = {m for m in imports(path) if m not in sys.stdlib_module_names and m != "__future__"}
+        third_party = {
+            m for m in imports(path) if m not in sys.stdlib_module_names and m != "__future__"
+        }
         assert not third_party, f"{path.name} imports {third_party}"

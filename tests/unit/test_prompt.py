@@ -21,7 +21,9 @@ def total(messages) -> int:
 
 
 def test_sources_are_numbered_with_file_and_page():
-    prompt = build_messages("Why?", [hit(3, 0.9), hit(7, 0.5)], [], budget=10_000, count_tokens=words)
+    prompt = build_messages(
+        "Why?", [hit(3, 0.9), hit(7, 0.5)], [], budget=10_000, count_tokens=words
+    )
     user = prompt.messages[-1]["content"]
     assert "[1] doc.pdf, p. 3" in user and "[2] doc.pdf, p. 7" in user
     assert user.endswith("Question: Why?")
@@ -30,7 +32,10 @@ def test_sources_are_numbered_with_file_and_page():
 
 def test_plain_chat_without_hits_uses_the_chat_system_prompt():
     prompt = build_messages("Hello", [], [], budget=1000, count_tokens=words)
-    assert prompt.messages == [{"role": "system", "content": SYSTEM_CHAT}, {"role": "user", "content": "Hello"}]
+    assert prompt.messages == [
+        {"role": "system", "content": SYSTEM_CHAT},
+        {"role": "user", "content": "Hello"},
+    ]
 
 
 def test_oldest_history_goes_first_then_lowest_scored_hits():

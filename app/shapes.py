@@ -1,0 +1,56 @@
+"""The public JSON shapes of Quipu's values, shared by the CLI (--json) and the web API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rag.types import Citation, Document, FileResult, Hit
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """A search hit: file, 1-based page, score, text."""
+    c = hit.chunk
+    return {
+        "file": c.file_name,
+        "page": c.page_start,
+        "page_end": c.page_end,
+        "score": round(hit.score, 4),
+        "text": c.text,
+        "chunk_id": c.id,
+    }
+
+
+def document_json(doc: Document) -> dict[str, Any]:
+    """A library entry."""
+    return {
+        "file": doc.file_name,
+        "pages": doc.pages,
+        "chunks": doc.chunks,
+        "added": doc.added,
+        "size_bytes": doc.size_bytes,
+        "id": doc.file_id,
+    }
+
+
+def citation_json(c: Citation) -> dict[str, Any]:
+    """A numbered source of an answer (also stored with chat messages)."""
+    return {
+        "number": c.number,
+        "file": c.file_name,
+        "page": c.page_start,
+        "page_end": c.page_end,
+        "score": round(c.score, 4),
+        "cited": c.cited,
+        "text": c.text,
+    }
+
+
+def file_result_json(r: FileResult) -> dict[str, Any]:
+    """One file's ingest outcome."""
+    return {
+        "file": r.file_name,
+        "status": r.status,
+        "message": r.message,
+        "pages": r.pages,
+        "chunks": r.chunks,
+    }

@@ -1,0 +1,106 @@
+"""The command-line tools as outside tools call them: a real process, a real data dir."""
+
+import json
+
+import pytest
+
+from tests.conftest import AURORA_PAGE, run_cli
+from tests.pdf_factory import write_pdf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def cli_library(tmp_path_factory, aurora_pdf):
+    data = tmp_path_factory.mktemp("cli-data")
+    docs = tmp_path_factory.mktemp("cli-docs")
+    write_pdf(docs / "cooking.pdf", ["Bake the bread for forty minutes at two hundred degrees."])
+    (docs / "broken.pdf").write_bytes(b"not a pdf at all")
+    result = run_cli("ingest", str(aurora_pdf), str(docs), data_dir=data)
+    return data, result
+
+
+def test_ingest_prints_one_line_per_file_and_fails_on_bad_ones(cli_library):
+    _, result = cli_library
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3, result.stdout + result.stderr
+    assert any(line.startswith("ok") and "aurora-report.pdf" in line for line in lines)
+    assert any(line.startswith("ok") and "cooking.pdf" in line for line in lines)
+    assert any(line.startswith("failed") and "broken.pdf" in line for line in lines)
+    assert result.returncode == 1
+
+
+def test_library_json_lists_documents(cli_library):
+    data, _ = cli_library
+    result = run_cli("library", "--json", data_dir=data)
+    docs = {d["file"]: d for d in json.loads(result.stdout)}
+    assert set(docs) == {"aurora-report.pdf", "cooking.pdf"}
+    assert docs["aurora-report.pdf"]["pages"] == 5 and docs["aurora-report.pdf"]["chunks"] >= 4
+    assert docs["cooking.pdf"]["added"]
+
+
+def test_search_json_one_line_per_query_with_pages(cli_library):
+    data, _ = cli_library
+    result = run_cli(
+        "search",
+        "Aurora launch code",
+        "baking bread",
+        "--k",
+        "2",
+        "--json",
+        "--data-dir",
+        str(data),
+        data_dir=data,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    first, second = (json.loads(line) for line in lines)
+    assert len(first) == 2 and {"file", "page", "score", "text"} <= set(first[0])
+    assert (first[0]["file"], first[0]["page"]) == ("aurora-report.pdf", AURORA_PAGE)
+    assert second[0]["file"] == "cooking.pdf"
+
+
+def test_search_file_filter(cli_library):
+    data, _ = cli_library
+    result = run_cli(
+        "--data-dir",
+        str(data),
+        "search",
+        "launch code",
+        "--k",
+        "3",
+        "--file",
+        "cooking.pdf",
+        "--json",
+        data_dir=data,
+    )
+    hits = json.loads(result.stdout)
+    assert hits and {h["file"] for h in hits} == {"cooking.pdf"}
+    missing = run_cli("search", "x", "--file", "nope.pdf", "--json", data_dir=data)
+    assert missing.returncode == 1 and "nope.pdf" in missing.stderr
+
+
+def test_ask_streams_an_answer_then_its_sources(cli_library):
+    data, _ = cli_library
+    result = run_cli("ask", "What is the launch code of the Aurora project?", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    answer, _, sources = result.stdout.partition("\nSources:\n")
+    assert "7341" in answer
+    assert f"[1] aurora-report.pdf, p. {AURORA_PAGE}" in sources
+
+
+def test_model_flag_with_a_missing_file_is_a_clear_error(cli_library, tmp_path):
+    data, _ = cli_library
+    result = run_cli("ask", "hi", "--model", str(tmp_path / "missing.gguf"), data_dir=data)
+    assert result.returncode == 1
+    assert "error: Model not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_library_delete(tmp_path, aurora_pdf):
+    data = tmp_path / "data"
+    assert run_cli("ingest", str(aurora_pdf), data_dir=data).returncode == 0
+    result = run_cli("library", "delete", "aurora-report.pdf", data_dir=data)
+    assert result.returncode == 0 and "deleted" in result.stdout
+    assert json.loads(run_cli("library", "--json", data_dir=data).stdout) == []
+    again = run_cli("library", "delete", "aurora-report.pdf", data_dir=data)
+    assert again.returncode == 1 and "no document named" in again.stderr

@@ -1,0 +1,56 @@
+"""The running app's named endpoints through gradio_client, as other programs use them."""
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.conftest import AURORA_PAGE
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def client(running_app, aurora_pdf):
+    client = Client(running_app.url, verbose=False)
+    report = client.predict([handle_file(str(aurora_pdf))], api_name="/ingest")
+    assert [(r["file"], r["status"]) for r in report] in (
+        [("aurora-report.pdf", "ok")],
+        [("aurora-report.pdf", "skipped")],  # the browser test may have added it first
+    )
+    return client
+
+
+def test_named_endpoints_are_published(client):
+    assert {"/chat", "/search", "/ingest"} <= set(
+        client.view_api(return_format="dict")["named_endpoints"]
+    )
+
+
+def test_search_returns_hits_with_pages(client):
+    hits = client.predict("Aurora launch code", 3, "", api_name="/search")
+    assert len(hits) == 3
+    assert (hits[0]["file"], hits[0]["page"]) == ("aurora-report.pdf", AURORA_PAGE)
+    assert hits[0]["score"] >= hits[-1]["score"]
+
+
+def test_chat_streams_partial_updates_then_the_answer_with_sources(client):
+    job = client.submit(
+        "What is the launch code of the Aurora project?", True, "", api_name="/chat"
+    )
+    updates = list(job)
+    assert len(updates) >= 3, "the answer should arrive in several partial updates"
+    texts = [u["text"] for u in updates]
+    assert all(len(a) <= len(b) for a, b in zip(texts, texts[1:])), "each update extends the last"
+    final = updates[-1]
+    assert final["done"] and "7341" in final["text"]
+    assert (final["sources"][0]["file"], final["sources"][0]["page"]) == (
+        "aurora-report.pdf",
+        AURORA_PAGE,
+    )
+
+
+def test_ingesting_a_broken_file_reports_it_and_the_app_keeps_working(client, tmp_path):
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 garbage")
+    report = client.predict([handle_file(str(bad))], api_name="/ingest")
+    assert report[0]["status"] == "failed" and report[0]["file"] == "broken.pdf"
+    assert client.predict("Aurora", 1, "", api_name="/search")[0]["file"] == "aurora-report.pdf"

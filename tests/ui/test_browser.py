@@ -1,0 +1,89 @@
+"""A person's session in headless Chromium: upload a PDF, ask, watch the answer stream, read the
+source and its page. Saves screenshots under test-artifacts/ for review."""
+
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import ARTIFACTS, AURORA_PAGE
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(running_app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.requests_seen = []
+        page.on("request", lambda r: page.requests_seen.append(r.url))
+        yield page
+        context.close()
+        browser.close()
+
+
+def bot_text(page) -> str:
+    bubbles = page.locator("#quipu-chatbot .message.bot, #quipu-chatbot [data-testid='bot']")
+    return bubbles.last.inner_text() if bubbles.count() else ""
+
+
+def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf):
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(running_app.url)
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#quipu-upload input[type=file]").set_input_files(str(aurora_pdf))
+    expect(page.locator("#quipu-ingest-report")).to_contain_text("5 pages", timeout=120_000)
+    expect(page.locator("#quipu-library")).to_contain_text("aurora-report.pdf", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "library.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "library.png"), full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#quipu-question textarea").fill("What is the launch code of the Aurora project?")
+    page.locator("#quipu-send").click()
+
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    sources = page.locator("#quipu-sources")
+    while time.monotonic() < deadline:
+        text = bot_text(page)
+        if text and (not seen or text != seen[-1]):
+            seen.append(text)
+        if "aurora-report.pdf" in sources.inner_text():
+            break
+        time.sleep(0.02)
+    final = bot_text(page)
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+    assert "7341" in final
+    assert len(seen) >= 3, f"expected the answer to stream in, saw {seen}"
+    assert f"[1] aurora-report.pdf — p. {AURORA_PAGE}" in sources.inner_text()
+
+    # The conversation is listed in the sidebar and survives a reload.
+    page.reload()
+    page.locator("#quipu-conversations").get_by_text("What is the launch code").first.click()
+    page.locator("#quipu-chatbot").get_by_text("7341").first.wait_for(timeout=30_000)
+
+    app_host = urlparse(running_app.url).netloc
+    outside = [
+        u
+        for u in page.requests_seen
+        if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).netloc != app_host
+    ]
+    assert not outside, f"the page fetched from outside the app: {outside[:5]}"
