@@ -25,5 +25,12 @@ OFFLINE_ENV = {
 
 
 def apply() -> None:
-    """Switch off telemetry and hub access for this process and its children."""
+    """Switch off telemetry and hub access for this process and its children.
+
+    Whether the *user* had asked for offline mode is remembered first (QUIPU_USER_OFFLINE), so an
+    explicit download can tell our own switch from theirs.
+    """
+    if "QUIPU_USER_OFFLINE" not in os.environ:
+        asked = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+        os.environ["QUIPU_USER_OFFLINE"] = "1" if asked else "0"
     os.environ.update(OFFLINE_ENV)
