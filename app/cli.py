@@ -16,11 +16,12 @@ from typing import Any
 
 from app.messages import describe, is_expected
 from app.settings import Settings
-from app.shapes import document_json, hit_json
-from app.wiring import Services, build_services
+from app.shapes import document_json, hit_json, model_json
+from app.wiring import Services, build_registry, build_services, download_by_name
+from models.download import DownloadProgress
 from rag.types import Answer
 
-COMMANDS = ("run", "ingest", "ask", "search", "library")
+COMMANDS = ("run", "ingest", "ask", "search", "library", "models")
 
 
 def _common() -> argparse.ArgumentParser:
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     library.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
     library.add_argument("name", nargs="?", help="document file name, for delete")
     library.add_argument("--json", action="store_true")
+
+    models = sub.add_parser("models", parents=[common], help="list, download, add or choose models")
+    models.add_argument(
+        "action", nargs="?", choices=["list", "download", "use", "add"], default="list"
+    )
+    models.add_argument("name", nargs="?", help="catalog id, owner/repo/file.gguf, name or path")
+    models.add_argument("--json", action="store_true")
     return parser
 
 
@@ -170,6 +178,57 @@ def cmd_library(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.0f} MB"
+
+
+def _print_download(event: DownloadProgress) -> None:
+    pct = 100 * event.done_bytes / event.total_bytes if event.total_bytes else 0
+    eta = f"ETA {event.eta_s:.0f}s" if event.eta_s is not None else ""
+    sys.stderr.write(
+        f"\r{event.file} [{event.part}/{event.parts}] {pct:5.1f}% "
+        f"{_size(event.done_bytes)}/{_size(event.total_bytes)} "
+        f"{event.speed_bps / 1e6:.1f} MB/s {eta}   "
+    )
+    sys.stderr.flush()
+
+
+def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    registry = build_registry(settings)
+    if args.action in ("download", "use", "add") and not args.name:
+        print(f"error: models {args.action} needs a NAME", file=sys.stderr)
+        return 2
+    if args.action == "download":
+        path = download_by_name(settings, registry, args.name, progress=_print_download)
+        print(f"\ndownloaded {path}")
+        return 0
+    if args.action == "add":
+        for choice in registry.add_local(Path(args.name)):
+            print(f"added    {choice.id}")
+        return 0
+    if args.action == "use":
+        choice = registry.get(args.name)
+        registry.resolve(choice.id)  # must be on disk
+        registry.set_active(choice.id)
+        print(f"active model: {choice.id} ({choice.path})")
+        return 0
+    active = registry.active
+    rows = registry.choices()
+    n_ctx = settings.model.n_ctx
+    if args.json:
+        print(json.dumps([model_json(c, n_ctx, active) for c in rows], ensure_ascii=False))
+        return 0
+    for c in rows:
+        mark = "*" if c.id == active else " "
+        state = "on disk" if c.on_disk else "download"
+        fits = "fits" if c.fits(n_ctx) else "too large"
+        print(
+            f"{mark} {c.id:<22} {c.name:<34} {c.quant:<7} {_size(c.size_bytes):>8} "
+            f"needs {_size(c.memory_bytes(n_ctx)):>8} {fits:<9} {state:<8} {c.license}"
+        )
+    return 0
+
+
 def cmd_run(services: Services, args: argparse.Namespace) -> int:
     from app.ui.page import launch  # gradio is imported only when the page is wanted
 
@@ -197,7 +256,10 @@ def main(argv: Sequence[str]) -> int:
     command = args.command or "run"
     services: Services | None = None
     try:
-        services = build_services(settings_from(args))
+        settings = settings_from(args)
+        if command == "models":
+            return cmd_models(settings, args)
+        services = build_services(settings)
         return HANDLERS[command](services, args)
     except KeyboardInterrupt:
         return 130

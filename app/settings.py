@@ -31,6 +31,13 @@ class ModelSettings(BaseModel):
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Penalty on repeated tokens.")
     seed: int = Field(1337, description="Sampling seed.")
     system_prompt: str | None = Field(None, description="Replaces the default system prompt.")
+    hub_endpoint: str | None = Field(
+        None,
+        description="Hugging Face hub URL for downloads (default: HF_ENDPOINT or the public hub).",
+    )
+    hub_token: str | None = Field(
+        None, description="Hub token for gated repos (default: HF_TOKEN)."
+    )
 
 
 class RagSettings(BaseModel):
@@ -85,6 +92,16 @@ class Settings(BaseSettings):
     def chroma_dir(self) -> Path:
         """The embedded vector store."""
         return self.data_dir / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        """Downloaded and dropped-in GGUF files."""
+        return self.data_dir / "models"
+
+    @property
+    def state_file(self) -> Path:
+        """Choices made in the app (active model, added local models)."""
+        return self.data_dir / "state.json"
 
     @property
     def chats_db(self) -> Path:

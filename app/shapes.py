@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.registry import ModelChoice
 from rag.types import Citation, Document, FileResult, Hit
 
 
@@ -53,4 +54,21 @@ def file_result_json(r: FileResult) -> dict[str, Any]:
         "message": r.message,
         "pages": r.pages,
         "chunks": r.chunks,
+    }
+
+
+def model_json(c: ModelChoice, n_ctx: int, active: str) -> dict[str, Any]:
+    """A model list entry, with its memory need at `n_ctx` and whether it fits."""
+    return {
+        "id": c.id,
+        "name": c.name,
+        "source": c.source,
+        "quant": c.quant,
+        "size_bytes": c.size_bytes,
+        "memory_bytes": c.memory_bytes(n_ctx),
+        "fits": c.fits(n_ctx),
+        "on_disk": c.on_disk,
+        "path": str(c.path) if c.path else None,
+        "license": c.license,
+        "active": c.id == active,
     }

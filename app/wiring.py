@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.chats import ChatStore
 from app.settings import Settings
-from models.base import GenerationOptions
-from models.bundled import bundled_model_path
+from models.base import GenerationOptions, ModelInfo
+from models.download import DownloadProgress, download
+from models.errors import ModelError
 from models.llamacpp import LlamaRuntime
+from models.registry import BUNDLED_ID, ModelRegistry
 from rag.answer import Answerer
 from rag.embed import SentenceTransformerEmbedder
 from rag.ingest import Ingestor
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
+
+log = logging.getLogger(__name__)
 
 
 class Cancellations:
@@ -60,7 +67,42 @@ class Services:
     ingestor: Ingestor
     answerer: Answerer
     chats: ChatStore
+    registry: ModelRegistry
     cancellations: Cancellations = field(default_factory=Cancellations)
+    _switch_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def switch_model(self, name: str) -> ModelInfo:
+        """Make `name` the active model without restarting: free the old one, load the new one.
+
+        If the new model is refused (too large) or fails to load, the old one is brought back and
+        the error is raised. The choice is remembered across restarts.
+        """
+        with self._switch_lock:
+            path = self.registry.resolve(name)
+            old = self.model
+            new = build_model(self.settings, path)
+            old.close()  # one resident model: free it before loading the next
+            try:
+                new.warm_up()
+            except Exception:
+                old.warm_up()
+                raise
+            self.model = new
+            self.answerer.model = new
+            self.registry.set_active(name)
+            return new.info
+
+    def download_model(
+        self,
+        name: str,
+        *,
+        progress: Callable[[DownloadProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Path:
+        """Fetch a catalog model (by id) or a hub file (`owner/repo/file.gguf`)."""
+        return download_by_name(
+            self.settings, self.registry, name, progress=progress, cancel=cancel
+        )
 
     def warm_up(self) -> None:
         """Load the embedder and the model now rather than on the first question."""
@@ -73,8 +115,55 @@ class Services:
         self.embedder.close()
 
 
-def build_model(settings: Settings) -> LlamaRuntime:
-    """The local llama.cpp model named by the settings (the bundled one by default)."""
+def build_registry(settings: Settings) -> ModelRegistry:
+    """The model list and the remembered choice, under the data folder."""
+    return ModelRegistry(settings.models_dir, settings.state_file)
+
+
+def download_by_name(
+    settings: Settings,
+    registry: ModelRegistry,
+    name: str,
+    *,
+    progress: Callable[[DownloadProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Download a catalog id, or `owner/repo/path/in/repo.gguf` from the hub."""
+    from models.catalog import get_entry
+    from models.errors import UnknownModelError
+
+    try:
+        entry = get_entry(name)
+        repo_id, files = entry.repo_id, list(entry.files)
+    except UnknownModelError:
+        parts = name.split("/")
+        if len(parts) < 3 or not name.endswith(".gguf"):
+            raise
+        repo_id, files = "/".join(parts[:2]), ["/".join(parts[2:])]
+    return download(
+        repo_id,
+        files,
+        models_dir=settings.models_dir,
+        endpoint=settings.model.hub_endpoint,
+        token=settings.model.hub_token or os.environ.get("HF_TOKEN"),
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+def active_model_path(settings: Settings, registry: ModelRegistry) -> Path:
+    """--model / QUIPU_MODEL__PATH if given, else the remembered choice, else the bundled model."""
+    if settings.model.path:
+        return Path(settings.model.path)
+    try:
+        return registry.resolve(registry.active)
+    except ModelError as exc:
+        log.warning("the remembered model is unavailable (%s): using the bundled one", exc)
+        return registry.resolve(BUNDLED_ID)
+
+
+def build_model(settings: Settings, path: Path) -> LlamaRuntime:
+    """A llama.cpp runtime for `path` with the settings' window and sampling."""
     m = settings.model
     options = GenerationOptions(
         max_tokens=m.max_tokens,
@@ -84,7 +173,7 @@ def build_model(settings: Settings) -> LlamaRuntime:
         seed=m.seed,
     )
     return LlamaRuntime(
-        Path(m.path) if m.path else bundled_model_path(),
+        path,
         n_ctx=m.n_ctx,
         n_threads=m.n_threads,
         n_gpu_layers=m.n_gpu_layers,
@@ -103,7 +192,8 @@ def build_services(settings: Settings) -> Services:
         name=settings.store.collection,
         embedder_id=embedder.model_id,
     )
-    model = build_model(settings)
+    registry = build_registry(settings)
+    model = build_model(settings, active_model_path(settings, registry))
     retriever = Retriever(embedder, store, top_k=settings.rag.top_k)
     ingestor = Ingestor(
         embedder,
@@ -126,4 +216,5 @@ def build_services(settings: Settings) -> Services:
         ingestor=ingestor,
         answerer=answerer,
         chats=ChatStore(settings.chats_db),
+        registry=registry,
     )

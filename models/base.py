@@ -34,6 +34,7 @@ class ModelInfo:
     trained_context_length: int
     gpu_layers: int
     threads: int
+    chat_template: str = "from the GGUF"  # or the fallback format used when the file has none
 
 
 class CancelToken(Protocol):

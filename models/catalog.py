@@ -72,21 +72,76 @@ _L32 = "Llama 3.2 Community License"
 _L31 = "Llama 3.1 Community License"
 
 CATALOG: tuple[CatalogEntry, ...] = (
-    CatalogEntry("llama-3.2-1b-q4", "Llama 3.2 1B Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF",
-                 ("Llama-3.2-1B-Instruct-Q4_K_M.gguf",), 807_690_656, "Q4_K_M", _L32, LLAMA_32_1B),
-    CatalogEntry("llama-3.2-1b-q8", "Llama 3.2 1B Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF",
-                 ("Llama-3.2-1B-Instruct-Q8_0.gguf",), 1_321_083_200, "Q8_0", _L32, LLAMA_32_1B),
-    CatalogEntry("llama-3.2-3b-q4", "Llama 3.2 3B Instruct", "bartowski/Llama-3.2-3B-Instruct-GGUF",
-                 ("Llama-3.2-3B-Instruct-Q4_K_M.gguf",), 2_019_377_696, "Q4_K_M", _L32, LLAMA_32_3B),
-    CatalogEntry("llama-3.2-3b-q8", "Llama 3.2 3B Instruct", "bartowski/Llama-3.2-3B-Instruct-GGUF",
-                 ("Llama-3.2-3B-Instruct-Q8_0.gguf",), 3_421_899_168, "Q8_0", _L32, LLAMA_32_3B),
-    CatalogEntry("llama-3.1-8b-q4", "Llama 3.1 8B Instruct", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
-                 ("Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",), 4_920_734_016, "Q4_K_M", _L31, LLAMA_31_8B),
-    CatalogEntry("llama-3.1-8b-q8", "Llama 3.1 8B Instruct", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
-                 ("Meta-Llama-3.1-8B-Instruct-Q8_0.gguf",), 8_540_770_592, "Q8_0", _L31, LLAMA_31_8B),
-    CatalogEntry("llama-3.1-70b-q4", "Llama 3.1 70B Instruct", "bartowski/Meta-Llama-3.1-70B-Instruct-GGUF",
-                 _split("Meta-Llama-3.1-70B-Instruct-Q4_K_M", 2), 42_520_395_584, "Q4_K_M", _L31,
-                 LLAMA_31_70B),
+    CatalogEntry(
+        "llama-3.2-1b-q4",
+        "Llama 3.2 1B Instruct",
+        "bartowski/Llama-3.2-1B-Instruct-GGUF",
+        ("Llama-3.2-1B-Instruct-Q4_K_M.gguf",),
+        807_690_656,
+        "Q4_K_M",
+        _L32,
+        LLAMA_32_1B,
+    ),
+    CatalogEntry(
+        "llama-3.2-1b-q8",
+        "Llama 3.2 1B Instruct",
+        "bartowski/Llama-3.2-1B-Instruct-GGUF",
+        ("Llama-3.2-1B-Instruct-Q8_0.gguf",),
+        1_321_083_200,
+        "Q8_0",
+        _L32,
+        LLAMA_32_1B,
+    ),
+    CatalogEntry(
+        "llama-3.2-3b-q4",
+        "Llama 3.2 3B Instruct",
+        "bartowski/Llama-3.2-3B-Instruct-GGUF",
+        ("Llama-3.2-3B-Instruct-Q4_K_M.gguf",),
+        2_019_377_696,
+        "Q4_K_M",
+        _L32,
+        LLAMA_32_3B,
+    ),
+    CatalogEntry(
+        "llama-3.2-3b-q8",
+        "Llama 3.2 3B Instruct",
+        "bartowski/Llama-3.2-3B-Instruct-GGUF",
+        ("Llama-3.2-3B-Instruct-Q8_0.gguf",),
+        3_421_899_168,
+        "Q8_0",
+        _L32,
+        LLAMA_32_3B,
+    ),
+    CatalogEntry(
+        "llama-3.1-8b-q4",
+        "Llama 3.1 8B Instruct",
+        "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
+        ("Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",),
+        4_920_734_016,
+        "Q4_K_M",
+        _L31,
+        LLAMA_31_8B,
+    ),
+    CatalogEntry(
+        "llama-3.1-8b-q8",
+        "Llama 3.1 8B Instruct",
+        "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
+        ("Meta-Llama-3.1-8B-Instruct-Q8_0.gguf",),
+        8_540_770_592,
+        "Q8_0",
+        _L31,
+        LLAMA_31_8B,
+    ),
+    CatalogEntry(
+        "llama-3.1-70b-q4",
+        "Llama 3.1 70B Instruct",
+        "bartowski/Meta-Llama-3.1-70B-Instruct-GGUF",
+        _split("Meta-Llama-3.1-70B-Instruct-Q4_K_M", 2),
+        42_520_395_584,
+        "Q4_K_M",
+        _L31,
+        LLAMA_31_70B,
+    ),
 )
 
 
@@ -109,7 +164,9 @@ def total_memory_bytes() -> int:
     except (ValueError, OSError, AttributeError):
         pass
     if platform.system() == "Darwin":
-        out = subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            ["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, check=False
+        )
         return int(out.stdout.strip() or 0)
     return 0
 

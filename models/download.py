@@ -66,7 +66,8 @@ def _hub_online() -> Iterator[Any]:
     """Lift Quipu's own offline switch for the duration of one download."""
     if os.environ.get(USER_OFFLINE_ENV) == "1":
         raise DownloadError(
-            "offline mode is on (HF_HUB_OFFLINE=1 was set before Quipu started): unset it to download"
+            "offline mode is on (HF_HUB_OFFLINE=1 was set before Quipu started): "
+            "unset it to download"
         )
     import huggingface_hub
     from huggingface_hub import constants
@@ -104,6 +105,31 @@ def _progress_bar_class(
     return _Bar
 
 
+def _reporter(
+    progress: Callable[[DownloadProgress], None] | None,
+    filename: str,
+    part: int,
+    parts: int,
+    size: int,
+) -> Callable[[int, int], None]:
+    """Turn (bytes done, total) into `DownloadProgress` events with speed and ETA."""
+    started = time.monotonic()
+    resumed_from: list[int] = []
+
+    def report(done: int, total: int) -> None:
+        if progress is None:
+            return
+        if not resumed_from:
+            resumed_from.append(done)  # bytes already on disk from an interrupted try
+        elapsed = max(time.monotonic() - started, 1e-6)
+        speed = (done - resumed_from[0]) / elapsed
+        total = total or size
+        eta = (total - done) / speed if speed > 0 and total else None
+        progress(DownloadProgress(filename, part, parts, done, total, speed, eta))
+
+    return report
+
+
 def _explain(exc: Exception, repo_id: str, filename: str, endpoint: str | None) -> DownloadError:
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -114,9 +140,13 @@ def _explain(exc: Exception, repo_id: str, filename: str, endpoint: str | None) 
 
     where = endpoint or "the Hugging Face hub"
     if isinstance(exc, GatedRepoError):
-        return DownloadError(f"{repo_id} is gated: accept its licence on the hub and set a hub token")
+        return DownloadError(
+            f"{repo_id} is gated: accept its licence on the hub and set a hub token"
+        )
     if isinstance(exc, RepositoryNotFoundError):
-        return DownloadError(f"no repository {repo_id} on {where} (or it is private: set a hub token)")
+        return DownloadError(
+            f"no repository {repo_id} on {where} (or it is private: set a hub token)"
+        )
     if isinstance(exc, EntryNotFoundError):
         return DownloadError(f"{repo_id} has no file {filename}")
     if isinstance(exc, OfflineModeIsEnabled):
@@ -176,23 +206,13 @@ def download(
                 continue
             url = hub.hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
             try:
-                meta = hub.get_hf_file_metadata(url, token=token, timeout=timeout_s, endpoint=endpoint)
+                meta = hub.get_hf_file_metadata(
+                    url, token=token, timeout=timeout_s, endpoint=endpoint
+                )
             except Exception as exc:
                 raise _explain(exc, repo_id, filename, endpoint) from exc
             expected_sha = (meta.etag or "").strip('"').lower()
-            started = time.monotonic()
-            first_done: list[int] = []
-
-            def report(done: int, total: int, *, _f: str = filename, _p: int = part) -> None:
-                if progress is None:
-                    return
-                if not first_done:
-                    first_done.append(done)  # bytes resumed from an earlier, interrupted try
-                elapsed = max(time.monotonic() - started, 1e-6)
-                speed = (done - first_done[0]) / elapsed
-                eta = (total - done) / speed if speed > 0 and total else None
-                progress(DownloadProgress(_f, _p, len(names), done, total or meta.size or 0, speed, eta))
-
+            report = _reporter(progress, filename, part, len(names), meta.size or 0)
             partial = target.with_name(target.name + ".part")
             partial.parent.mkdir(parents=True, exist_ok=True)
             resume = partial.stat().st_size if partial.exists() else 0

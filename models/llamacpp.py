@@ -16,9 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from models.base import CancelToken, GenerationOptions, Message, ModelInfo
-from models.errors import GenerationError, ModelLoadError, ModelNotFound
+from models.catalog import GIB, RUNTIME_OVERHEAD_BYTES, available_memory_bytes
+from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
+from models.gguf import split_parts
 
 log = logging.getLogger(__name__)
+
+
+def estimate_memory_bytes(path: Path, meta: dict[str, str], n_ctx: int) -> int:
+    """Weights (all parts of a split file) + f16 KV cache at `n_ctx` + runtime overhead."""
+    weights = sum(p.stat().st_size for p in split_parts(path) if p.exists())
+    arch = meta.get("general.architecture", "llama")
+    layers = int(meta.get(f"{arch}.block_count", 0) or 0)
+    heads = int(meta.get(f"{arch}.attention.head_count", 0) or 0)
+    kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads) or heads)
+    width = int(meta.get(f"{arch}.embedding_length", 0) or 0)
+    head_dim = width // heads if heads else 0
+    kv_cache = 2 * layers * n_ctx * kv_heads * head_dim * 2
+    return weights + kv_cache + RUNTIME_OVERHEAD_BYTES
 
 
 def physical_cores() -> int:
@@ -89,8 +104,18 @@ class LlamaRuntime:
             gpu_layers = self._n_gpu_layers
             if gpu_layers is None:
                 gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-            trained = self._trained_context(llama_cpp)
+            meta = self._read_metadata(llama_cpp)
+            arch = meta.get("general.architecture", "llama")
+            trained = int(meta.get(f"{arch}.context_length", 0) or 0)
             n_ctx = min(self._n_ctx, trained) if trained else self._n_ctx
+            if gpu_layers == 0:  # on a GPU the weights live in VRAM; llama.cpp reports OOM itself
+                self._check_memory(meta, n_ctx)
+            chat_format = self._chat_format
+            if chat_format is None and not meta.get("tokenizer.chat_template"):
+                # Without a template llama-cpp-python would guess silently; say what we chose.
+                log.warning("%s has no chat template: using ChatML", self.model_path.name)
+                chat_format = "chatml"
+            self._template = chat_format or "from the GGUF"
             try:
                 # A window beyond the trained length only produces garbage, and costs memory.
                 llm = llama_cpp.Llama(
@@ -115,18 +140,27 @@ class LlamaRuntime:
                 self._n_threads,
             )
 
-    def _trained_context(self, llama_cpp: Any) -> int:
-        """The model's trained context length, read from the GGUF with a vocab-only load."""
+    def _read_metadata(self, llama_cpp: Any) -> dict[str, str]:
+        """The GGUF's metadata, read with a vocab-only load (no weights)."""
         try:
             probe = llama_cpp.Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not read {self.model_path.name}: {exc}") from exc
         try:
-            meta = probe.metadata
-            arch = meta.get("general.architecture", "llama")
-            return int(meta.get(f"{arch}.context_length", 0) or 0)
+            return dict(probe.metadata)
         finally:
             probe.close()
+
+    def _check_memory(self, meta: dict[str, str], n_ctx: int) -> None:
+        """Refuse, with the numbers, a model that would not fit in the memory available now."""
+        needed = estimate_memory_bytes(self.model_path, meta, n_ctx)
+        available = available_memory_bytes()
+        if available and needed > available:
+            raise ModelTooLarge(
+                f"{self.model_path.name} needs about {needed / GIB:.1f} GiB at a context of "
+                f"{n_ctx} tokens, but only {available / GIB:.1f} GiB of memory is available: "
+                "choose a smaller model or quantization, or a shorter context"
+            )
 
     def close(self) -> None:
         """Free the weights and the context (waits for a running generation)."""
@@ -160,6 +194,7 @@ class LlamaRuntime:
             trained_context_length=self._trained,
             gpu_layers=self._gpu_layers,
             threads=self._n_threads,
+            chat_template=self._template,
         )
 
     def count_tokens(self, text: str) -> int:

@@ -131,7 +131,8 @@ class Ingestor:
             return FileResult(
                 name,
                 "skipped",
-                f"already in the library as {existing.file_name}",
+                f"already in the library as {existing.file_name} "
+                f"({existing.pages} pages, {existing.chunks} chunks)",
                 existing.pages,
                 existing.chunks,
             )

@@ -39,7 +39,9 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             data = state.files.get((repo, filename))
             return (filename, data) if data is not None else None
 
-        def _headers(self, filename: str, data: bytes, status: int, length: int, extra: dict) -> None:
+        def _headers(
+            self, filename: str, data: bytes, status: int, length: int, extra: dict
+        ) -> None:
             self.send_response(status)
             sha = hashlib.sha256(data).hexdigest()
             self.send_header("X-Repo-Commit", COMMIT)

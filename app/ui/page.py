@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from app.shapes import citation_json, file_result_json, hit_json
-from app.ui import chat_tab, library_tab
+from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
 from app.wiring import Services
 from rag.types import Answer, IngestReport
@@ -59,19 +59,39 @@ def build_ui(services: Services) -> gr.Blocks:
                 chat = chat_tab.build(services)
             with gr.Tab("Library", id="library"):
                 library = library_tab.build(services)
+            with gr.Tab("Models", id="models"):
+                models = models_tab.build(services)
         chat_tab.register(chat, services, conversations)
         library_tab.register(library, services, chat.doc_filter)
+        models_tab.register(models, services, status, model_status)
         _register_sidebar(services, chat, conversations, new_chat, delete_chat)
         _register_api(services)
 
         def on_load() -> tuple[Any, ...]:
             table, to_delete, doc_filter = library_tab.library_updates(services)
             convs = gr.Radio(choices=chat_tab.conversation_choices(services), value=None)
-            return table, to_delete, doc_filter, convs, model_status(services)
+            ids = [c.id for c in services.registry.choices()]
+            return (
+                table,
+                to_delete,
+                doc_filter,
+                convs,
+                model_status(services),
+                gr.Dataframe(value=models_tab.model_rows(services), headers=models_tab.HEADERS),
+                gr.Dropdown(choices=ids),
+            )
 
         demo.load(
             on_load,
-            outputs=[library.table, library.to_delete, chat.doc_filter, conversations, status],
+            outputs=[
+                library.table,
+                library.to_delete,
+                chat.doc_filter,
+                conversations,
+                status,
+                models.table,
+                models.choice,
+            ],
             api_visibility="private",
         )
     return demo

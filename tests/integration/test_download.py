@@ -28,11 +28,15 @@ def hub():
 
 def test_download_reports_progress_and_verifies(hub, tmp_path):
     events = []
-    path = download(REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint=hub.url, progress=events.append)
+    path = download(
+        REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint=hub.url, progress=events.append
+    )
     assert path.read_bytes() == DATA
     assert marker(path).read_text().strip() == hashlib.sha256(DATA).hexdigest()
     assert events[-1].done_bytes == events[-1].total_bytes == len(DATA)
-    assert len(events) >= 3 and all(a.done_bytes <= b.done_bytes for a, b in zip(events, events[1:]))
+    assert len(events) >= 3 and all(
+        a.done_bytes <= b.done_bytes for a, b in zip(events, events[1:])
+    )
     assert events[-1].speed_bps > 0
     # A second call finds the verified file and downloads nothing.
     before = len(hub.state.requests)
@@ -58,11 +62,15 @@ def test_a_killed_download_resumes_where_it_stopped(hub, tmp_path):
     child.wait()
     kept = part.stat().st_size
     assert 0 < kept < len(DATA)
-    assert not is_verified(tmp_path / "someone--Tiny-GGUF" / "tiny-Q4.gguf"), "a cut transfer must not look usable"
+    assert not is_verified(tmp_path / "someone--Tiny-GGUF" / "tiny-Q4.gguf"), (
+        "a cut transfer must not look usable"
+    )
 
     hub.state.delay_per_mb = 0.0
     events = []
-    path = download(REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint=hub.url, progress=events.append)
+    path = download(
+        REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint=hub.url, progress=events.append
+    )
     assert path.read_bytes() == DATA and not part.exists()
     last_range = [r for m, _, r in hub.state.requests if m == "GET"][-1]
     assert last_range == f"bytes={kept}-", "the second run asked only for the missing bytes"
@@ -89,7 +97,13 @@ def test_split_gguf_downloads_every_part(hub, tmp_path):
     for i, name in enumerate(parts):
         hub.add(REPO, name, bytes([i]) * 300_000)
     seen = set()
-    first = download(REPO, parts, models_dir=tmp_path, endpoint=hub.url, progress=lambda e: seen.add((e.part, e.parts)))
+    first = download(
+        REPO,
+        parts,
+        models_dir=tmp_path,
+        endpoint=hub.url,
+        progress=lambda e: seen.add((e.part, e.parts)),
+    )
     assert first.name == "big-00001-of-00003.gguf"
     assert all(is_verified(tmp_path / "someone--Tiny-GGUF" / p) for p in parts)
     assert seen >= {(1, 3), (2, 3), (3, 3)}
@@ -103,7 +117,14 @@ def test_cancel_stops_and_leaves_nothing_usable(hub, tmp_path):
             cancel.set()
 
     with pytest.raises(DownloadCancelled):
-        download(REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint=hub.url, progress=on_progress, cancel=cancel)
+        download(
+            REPO,
+            "tiny-Q4.gguf",
+            models_dir=tmp_path,
+            endpoint=hub.url,
+            progress=on_progress,
+            cancel=cancel,
+        )
     assert not is_verified(tmp_path / "someone--Tiny-GGUF" / "tiny-Q4.gguf")
 
 
@@ -126,5 +147,7 @@ def test_offline_fails_fast(tmp_path, monkeypatch):
         download(REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint="http://127.0.0.1:9")
     monkeypatch.setenv("QUIPU_USER_OFFLINE", "0")
     with pytest.raises(DownloadError, match="could not download|no repository"):
-        download(REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint="http://127.0.0.1:9", timeout_s=3)
+        download(
+            REPO, "tiny-Q4.gguf", models_dir=tmp_path, endpoint="http://127.0.0.1:9", timeout_s=3
+        )
     assert time.monotonic() - start < 20

@@ -80,6 +80,16 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     page.locator("#quipu-conversations").get_by_text("What is the launch code").first.click()
     page.locator("#quipu-chatbot").get_by_text("7341").first.wait_for(timeout=30_000)
 
+    # The Models tab lists the catalog with sizes and whether each fits this machine.
+    page.get_by_role("tab", name="Models").click()
+    expect(page.get_by_text("Llama 3.2 1B Instruct").filter(visible=True).first).to_be_visible(
+        timeout=30_000
+    )
+    expect(
+        page.get_by_text("SmolLM2 135M Instruct (bundled)").filter(visible=True).first
+    ).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
+
     app_host = urlparse(running_app.url).netloc
     outside = [
         u

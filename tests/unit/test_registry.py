@@ -1,0 +1,79 @@
+import pytest
+
+from models.catalog import CATALOG, get_entry
+from models.download import marker
+from models.errors import ModelNotFound, UnknownModelError
+from models.gguf import is_first_part, split_parts
+from models.registry import BUNDLED_ID, ModelRegistry
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def registry(tmp_path):
+    return ModelRegistry(tmp_path / "models", tmp_path / "state.json")
+
+
+def test_catalog_has_llama_sizes_in_two_quantizations_and_a_split_model():
+    names = {e.name for e in CATALOG}
+    assert {"Llama 3.2 1B Instruct", "Llama 3.2 3B Instruct", "Llama 3.1 8B Instruct"} <= names
+    for name in ("Llama 3.2 1B Instruct", "Llama 3.2 3B Instruct", "Llama 3.1 8B Instruct"):
+        assert len({e.quant for e in CATALOG if e.name == name}) >= 2
+    split = [e for e in CATALOG if len(e.files) > 1]
+    assert split and all("-00001-of-" in e.first_file for e in split)
+
+
+def test_unknown_model_lists_the_valid_choices():
+    with pytest.raises(UnknownModelError, match="llama-3.2-1b-q4"):
+        get_entry("llama-9000")
+
+
+def test_memory_grows_with_context_and_size():
+    small, big = get_entry("llama-3.2-1b-q4"), get_entry("llama-3.1-8b-q4")
+    assert small.memory_bytes(8192) > small.memory_bytes(2048) > small.size_bytes
+    assert big.memory_bytes(4096) > small.memory_bytes(4096)
+
+
+def test_bundled_is_the_default_and_the_choice_persists(registry, tmp_path):
+    assert registry.active == BUNDLED_ID
+    assert registry.resolve(BUNDLED_ID).name.endswith(".gguf")
+    registry.set_active("llama-3.2-1b-q4")
+    assert ModelRegistry(tmp_path / "models", tmp_path / "state.json").active == "llama-3.2-1b-q4"
+
+
+def test_a_catalog_model_not_downloaded_is_listed_but_not_usable(registry):
+    choice = registry.get("llama-3.2-1b-q4")
+    assert not choice.on_disk
+    with pytest.raises(ModelNotFound, match="models download llama-3.2-1b-q4"):
+        registry.resolve("llama-3.2-1b-q4")
+
+
+def test_a_verified_download_becomes_usable(registry):
+    entry = get_entry("llama-3.2-1b-q4")
+    path = registry.models_dir / entry.repo_id.replace("/", "--") / entry.first_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"GGUF" + b"\0" * 100)
+    assert not registry.get(entry.id).on_disk, "no verification marker yet"
+    marker(path).write_text("x")
+    assert registry.resolve(entry.id) == path
+
+
+def test_local_files_and_folders_are_added_and_non_gguf_refused(registry, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.gguf").write_bytes(b"GGUF....")
+    (folder / "fake.gguf").write_bytes(b"not a model")
+    (folder / "big-00001-of-00002.gguf").write_bytes(b"GGUF1")
+    (folder / "big-00002-of-00002.gguf").write_bytes(b"GGUF2")
+    added = registry.add_local(folder)
+    assert sorted(c.name for c in added) == ["a", "big-00001-of-00002"]
+    assert registry.get("a").path == folder / "a.gguf"
+    assert registry.get("big-00001-of-00002").size_bytes == 10
+    with pytest.raises(ModelNotFound):
+        registry.add_local(folder / "fake.gguf")
+
+
+def test_split_part_names():
+    first = split_parts(__import__("pathlib").Path("/m/x-00001-of-00003.gguf"))
+    assert [p.name for p in first] == [f"x-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    assert is_first_part(first[0]) and not is_first_part(first[1])
