@@ -68,6 +68,7 @@ class Services:
     answerer: Answerer
     chats: ChatStore
     registry: ModelRegistry
+    active_id: str
     cancellations: Cancellations = field(default_factory=Cancellations)
     _switch_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -79,8 +80,9 @@ class Services:
         """
         with self._switch_lock:
             path = self.registry.resolve(name)
+            model_id = self.registry.get(name).id
             old = self.model
-            new = build_model(self.settings, path)
+            new = build_model(self.settings, path, self.registry.model_settings(model_id))
             old.close()  # one resident model: free it before loading the next
             try:
                 new.warm_up()
@@ -89,8 +91,27 @@ class Services:
                 raise
             self.model = new
             self.answerer.model = new
-            self.registry.set_active(name)
+            self.answerer.answer_reserve = new.default_options.max_tokens
+            self.answerer.system_prompt = self._system_prompt(model_id)
+            self.active_id = model_id
+            self.registry.set_active(model_id)
             return new.info
+
+    def _system_prompt(self, model_id: str) -> str | None:
+        saved = self.registry.model_settings(model_id).get("system_prompt")
+        return str(saved) if saved else self.settings.model.system_prompt
+
+    def apply_model_settings(self, values: dict[str, object]) -> ModelInfo:
+        """Save settings for the active model and apply them; a new context length reloads it."""
+        self.registry.save_model_settings(self.active_id, values)
+        current = self.model.info.context_length
+        wanted = int(str(values.get("n_ctx", current)))
+        if wanted != current:
+            return self.switch_model(self.active_id)
+        self.model.default_options = generation_options(self.settings, values)
+        self.answerer.answer_reserve = self.model.default_options.max_tokens
+        self.answerer.system_prompt = self._system_prompt(self.active_id)
+        return self.model.info
 
     def download_model(
         self,
@@ -98,10 +119,11 @@ class Services:
         *,
         progress: Callable[[DownloadProgress], None] | None = None,
         cancel: threading.Event | None = None,
+        token: str | None = None,
     ) -> Path:
         """Fetch a catalog model (by id) or a hub file (`owner/repo/file.gguf`)."""
         return download_by_name(
-            self.settings, self.registry, name, progress=progress, cancel=cancel
+            self.settings, self.registry, name, progress=progress, cancel=cancel, token=token
         )
 
     def warm_up(self) -> None:
@@ -127,6 +149,7 @@ def download_by_name(
     *,
     progress: Callable[[DownloadProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    token: str | None = None,
 ) -> Path:
     """Download a catalog id, or `owner/repo/path/in/repo.gguf` from the hub."""
     from models.catalog import get_entry
@@ -145,36 +168,45 @@ def download_by_name(
         files,
         models_dir=settings.models_dir,
         endpoint=settings.model.hub_endpoint,
-        token=settings.model.hub_token or os.environ.get("HF_TOKEN"),
+        token=token or settings.model.hub_token or os.environ.get("HF_TOKEN"),
         progress=progress,
         cancel=cancel,
     )
 
 
-def active_model_path(settings: Settings, registry: ModelRegistry) -> Path:
+def active_model(settings: Settings, registry: ModelRegistry) -> tuple[str, Path]:
     """--model / QUIPU_MODEL__PATH if given, else the remembered choice, else the bundled model."""
     if settings.model.path:
-        return Path(settings.model.path)
+        return str(settings.model.path), Path(settings.model.path)
     try:
-        return registry.resolve(registry.active)
+        return registry.get(registry.active).id, registry.resolve(registry.active)
     except ModelError as exc:
         log.warning("the remembered model is unavailable (%s): using the bundled one", exc)
-        return registry.resolve(BUNDLED_ID)
+        return BUNDLED_ID, registry.resolve(BUNDLED_ID)
 
 
-def build_model(settings: Settings, path: Path) -> LlamaRuntime:
-    """A llama.cpp runtime for `path` with the settings' window and sampling."""
+def generation_options(settings: Settings, saved: dict[str, object]) -> GenerationOptions:
+    """Sampling from the settings, overridden by what was saved for the model."""
     m = settings.model
-    options = GenerationOptions(
-        max_tokens=m.max_tokens,
-        temperature=m.temperature,
-        top_p=m.top_p,
+    return GenerationOptions(
+        max_tokens=int(str(saved.get("max_tokens", m.max_tokens))),
+        temperature=float(str(saved.get("temperature", m.temperature))),
+        top_p=float(str(saved.get("top_p", m.top_p))),
         repeat_penalty=m.repeat_penalty,
         seed=m.seed,
     )
+
+
+def build_model(
+    settings: Settings, path: Path, saved: dict[str, object] | None = None
+) -> LlamaRuntime:
+    """A llama.cpp runtime for `path`: the settings' window and sampling, then the model's own."""
+    m = settings.model
+    saved = saved or {}
+    options = generation_options(settings, saved)
     return LlamaRuntime(
         path,
-        n_ctx=m.n_ctx,
+        n_ctx=int(str(saved.get("n_ctx", m.n_ctx))),
         n_threads=m.n_threads,
         n_gpu_layers=m.n_gpu_layers,
         chat_format=m.chat_format,
@@ -193,7 +225,9 @@ def build_services(settings: Settings) -> Services:
         embedder_id=embedder.model_id,
     )
     registry = build_registry(settings)
-    model = build_model(settings, active_model_path(settings, registry))
+    active_id, model_path = active_model(settings, registry)
+    saved = registry.model_settings(active_id)
+    model = build_model(settings, model_path, saved)
     retriever = Retriever(embedder, store, top_k=settings.rag.top_k)
     ingestor = Ingestor(
         embedder,
@@ -204,8 +238,8 @@ def build_services(settings: Settings) -> Services:
     answerer = Answerer(
         retriever,
         model,
-        answer_reserve=settings.model.max_tokens,
-        system_prompt=settings.model.system_prompt,
+        answer_reserve=model.default_options.max_tokens,
+        system_prompt=str(saved.get("system_prompt") or "") or settings.model.system_prompt,
     )
     return Services(
         settings=settings,
@@ -217,4 +251,5 @@ def build_services(settings: Settings) -> Services:
         answerer=answerer,
         chats=ChatStore(settings.chats_db),
         registry=registry,
+        active_id=active_id,
     )

@@ -83,6 +83,20 @@ class ModelRegistry:
         """Remember the active model."""
         self._save({**self._state(), "active_model": name})
 
+    def model_settings(self, model_id: str) -> dict[str, object]:
+        """Settings saved for one model (context length, sampling, system prompt)."""
+        saved = self._state().get("model_settings")
+        entry = saved.get(model_id) if isinstance(saved, dict) else None
+        return dict(entry) if isinstance(entry, dict) else {}
+
+    def save_model_settings(self, model_id: str, values: dict[str, object]) -> None:
+        """Remember settings for one model; they apply whenever it is loaded."""
+        state = self._state()
+        saved = state.get("model_settings")
+        saved = dict(saved) if isinstance(saved, dict) else {}
+        saved[model_id] = values
+        self._save({**state, "model_settings": saved})
+
     def add_local(self, path: Path) -> list[ModelChoice]:
         """Register a .gguf file, or every .gguf in a folder.
 

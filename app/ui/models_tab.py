@@ -12,7 +12,6 @@ import gradio as gr
 
 from app.ui.errors import ui_error
 from app.wiring import Services
-from models.base import GenerationOptions
 from models.download import DownloadProgress
 
 HEADERS = ["Model", "Quant", "Size", "Memory needed", "Fits here", "Status", "Licence", "Id"]
@@ -30,6 +29,8 @@ class ModelsTab:
     local_path: gr.Textbox
     add_local: gr.Button
     message: gr.Markdown
+    token: gr.Textbox
+    n_ctx: gr.Slider
     temperature: gr.Slider
     top_p: gr.Slider
     max_tokens: gr.Slider
@@ -82,31 +83,37 @@ def build(services: Services) -> ModelsTab:
         download = gr.Button("Download", scale=1)
         cancel = gr.Button("Cancel download", scale=1, variant="stop")
         use = gr.Button("Use this model", variant="primary", scale=1)
+    token = gr.Textbox(
+        label="Hub token (only for gated or private repos; kept for this session only)",
+        type="password",
+    )
     with gr.Row():
         local_path = gr.Textbox(label="Add a local .gguf file or a folder of them", scale=4)
         add_local = gr.Button("Add", scale=1)
     message = gr.Markdown(elem_id="quipu-models-message")
-    with gr.Accordion("Generation settings", open=False):
-        opts = services.model.default_options
-        temperature = gr.Slider(0.0, 2.0, value=opts.temperature, step=0.05, label="Temperature")
-        top_p = gr.Slider(0.05, 1.0, value=opts.top_p, step=0.05, label="Top-p")
-        max_tokens = gr.Slider(16, 4096, value=opts.max_tokens, step=16, label="Max answer tokens")
+    with gr.Accordion("Settings of the active model (saved per model)", open=False):
+        n_ctx = gr.Slider(256, 8192, value=4096, step=256, label="Context length (tokens)")
+        temperature = gr.Slider(0.0, 2.0, value=0.2, step=0.05, label="Temperature")
+        top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p")
+        max_tokens = gr.Slider(16, 4096, value=512, step=16, label="Max answer tokens")
         system_prompt = gr.Textbox(label="System prompt (empty = Quipu's default)", lines=3)
         apply = gr.Button("Apply")
     return ModelsTab(
-        table,
-        choice,
-        download,
-        cancel,
-        use,
-        local_path,
-        add_local,
-        message,
-        temperature,
-        top_p,
-        max_tokens,
-        system_prompt,
-        apply,
+        table, choice, download, cancel, use, local_path, add_local, message, token,
+        n_ctx, temperature, top_p, max_tokens, system_prompt, apply,
+    )  # fmt: skip
+
+
+def settings_values(services: Services) -> tuple[Any, ...]:
+    """The settings controls for the active model: its values and its trained maximum context."""
+    info = services.model.info
+    opts = services.model.default_options
+    return (
+        gr.Slider(maximum=max(info.trained_context_length, 256), value=info.context_length),
+        opts.temperature,
+        opts.top_p,
+        opts.max_tokens,
+        services.answerer.system_prompt or "",
     )
 
 
@@ -119,7 +126,7 @@ def register(tab: ModelsTab, services: Services, status: gr.Markdown, status_tex
         return gr.Dataframe(value=model_rows(services), headers=HEADERS), gr.Dropdown(choices=ids)
 
     def on_download(
-        name: str | None, request: gr.Request, progress: gr.Progress = gr.Progress()
+        name: str | None, token: str, request: gr.Request, progress: gr.Progress = gr.Progress()
     ) -> tuple:
         if not name:
             raise gr.Error("Choose a model to download.", duration=5)
@@ -138,7 +145,7 @@ def register(tab: ModelsTab, services: Services, status: gr.Markdown, status_tex
             progress(fraction, desc=desc)
 
         try:
-            path = services.download_model(name, progress=show, cancel=cancel)
+            path = services.download_model(name, progress=show, cancel=cancel, token=token or None)
         except Exception as exc:
             raise ui_error(exc) from exc
         finally:
@@ -176,21 +183,28 @@ def register(tab: ModelsTab, services: Services, status: gr.Markdown, status_tex
             raise ui_error(exc) from exc
         return (f"Added {len(added)} model(s): " + ", ".join(c.name for c in added), *refresh())
 
-    def on_apply(temperature: float, top_p: float, max_tokens: float, system_prompt: str) -> str:
-        services.model.default_options = GenerationOptions(
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=int(max_tokens),
-            repeat_penalty=services.model.default_options.repeat_penalty,
-            seed=services.model.default_options.seed,
+    def on_apply(
+        n_ctx: float, temperature: float, top_p: float, max_tokens: float, system: str
+    ) -> tuple:
+        values = {
+            "n_ctx": int(n_ctx),
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": int(max_tokens),
+            "system_prompt": system.strip(),
+        }
+        try:
+            info = services.apply_model_settings(values)
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        return (
+            f"Saved for **{info.name}**; context {info.context_length} tokens.",
+            status_text(services),
         )
-        services.answerer.answer_reserve = int(max_tokens)
-        services.answerer.system_prompt = system_prompt.strip() or None
-        return "Settings applied to the next answers."
 
     tab.download.click(
         on_download,
-        inputs=[tab.choice],
+        inputs=[tab.choice, tab.token],
         outputs=[tab.message, tab.table, tab.choice],
         concurrency_id="download",
         concurrency_limit=2,
@@ -198,10 +212,11 @@ def register(tab: ModelsTab, services: Services, status: gr.Markdown, status_tex
         api_visibility="private",
     )
     tab.cancel.click(on_cancel, queue=False, api_visibility="private")
+    settings = [tab.n_ctx, tab.temperature, tab.top_p, tab.max_tokens, tab.system_prompt]
     tab.use.click(
         on_use,
         inputs=[tab.choice],
-        outputs=[tab.message, tab.table, tab.choice, status],
+        outputs=[tab.message, tab.table, tab.choice, status, *settings],
         concurrency_id="llm",
         concurrency_limit=1,
         api_visibility="private",
@@ -214,7 +229,9 @@ def register(tab: ModelsTab, services: Services, status: gr.Markdown, status_tex
     )
     tab.apply.click(
         on_apply,
-        inputs=[tab.temperature, tab.top_p, tab.max_tokens, tab.system_prompt],
-        outputs=[tab.message],
+        inputs=settings,
+        outputs=[tab.message, status],
+        concurrency_id="llm",
+        concurrency_limit=1,
         api_visibility="private",
     )

@@ -79,6 +79,7 @@ def build_ui(services: Services) -> gr.Blocks:
                 model_status(services),
                 gr.Dataframe(value=models_tab.model_rows(services), headers=models_tab.HEADERS),
                 gr.Dropdown(choices=ids),
+                *models_tab.settings_values(services),
             )
 
         demo.load(

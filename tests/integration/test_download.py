@@ -51,7 +51,8 @@ def test_a_killed_download_resumes_where_it_stopped(hub, tmp_path):
         "from app import privacy; privacy.apply()\n"
         "from pathlib import Path\n"
         "from models.download import download\n"
-        f"download({REPO!r}, 'tiny-Q4.gguf', models_dir=Path({str(tmp_path)!r}), endpoint={hub.url!r})\n"
+        f"download({REPO!r}, 'tiny-Q4.gguf', models_dir=Path({str(tmp_path)!r}), "
+        f"endpoint={hub.url!r})\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     child = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)

@@ -96,3 +96,34 @@ def test_cli_downloads_from_a_hub_lists_uses_and_answers_with_it(tmp_path):
     assert answer.returncode == 0 and answer.stdout.strip()
     missing = run_cli("models", "use", "llama-3.2-1b-q4", data_dir=data)
     assert missing.returncode == 1 and "models download llama-3.2-1b-q4" in missing.stderr
+
+
+def test_settings_are_saved_per_model_and_a_new_context_reloads_it(services, second_model):
+    services.registry.add_local(second_model.parent)
+    services.switch_model(str(second_model))
+    info = services.apply_model_settings(
+        {
+            "n_ctx": 2048,
+            "temperature": 0.0,
+            "top_p": 0.9,
+            "max_tokens": 40,
+            "system_prompt": "Be brief.",
+        }
+    )
+    assert info.context_length == 2048
+    assert (
+        services.model.default_options.max_tokens == 40 and services.answerer.answer_reserve == 40
+    )
+    assert services.answerer.system_prompt == "Be brief."
+    # Back to the bundled model: its own (default) settings apply, not the other model's.
+    assert services.switch_model("bundled").context_length == 1024
+    assert services.answerer.system_prompt is None
+    # And the other model gets its saved settings again, here and after a restart.
+    assert services.switch_model(str(second_model)).context_length == 2048
+    again = build_services(services.settings)
+    try:
+        assert (
+            again.model.info.context_length == 2048 and again.answerer.system_prompt == "Be brief."
+        )
+    finally:
+        again.close()
