@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.messages import describe, is_expected
+from app.security import check_bind, load_credentials
 from app.settings import Settings
 from app.shapes import document_json, hit_json, model_json
 from app.wiring import Services, build_registry, build_services, download_by_name
@@ -91,6 +93,12 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-browser", action="store_true", default=argparse.SUPPRESS, help="do not open a browser"
     )
+    p.add_argument(
+        "--auth", default=argparse.SUPPRESS, help="user:password required to open the app"
+    )
+    p.add_argument(
+        "--auth-file", type=Path, default=argparse.SUPPRESS, help="file of user:password lines"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -100,7 +108,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["data_dir"] = args.data_dir.expanduser().resolve()
     if "model" in args:
         overrides["model"] = {"path": args.model.expanduser().resolve()}
-    ui = {k: getattr(args, k) for k in ("host", "port") if k in args}
+    ui = {k: getattr(args, k) for k in ("host", "port", "auth", "auth_file") if k in args}
     if getattr(args, "no_browser", False):
         ui["open_browser"] = False
     if ui:
@@ -230,10 +238,16 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(services: Services, args: argparse.Namespace) -> int:
+    ui = services.settings.ui
+    credentials = load_credentials(ui.auth, ui.auth_file)
+    check_bind(ui.host, credentials)
+    # Uploads land under the data folder; Gradio reads this when it is imported.
+    services.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(services.settings.uploads_dir)
     from app.ui.page import launch  # gradio is imported only when the page is wanted
 
     threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
-    launch(services)
+    launch(services, credentials=credentials)
     return 0
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from app.security import InsecureBindError
 from models.errors import GenerationError, ModelError, ModelLoadError, ModelNotFound
 from rag.errors import ContextTooLong, EmbedderMismatch, PdfError, RagError, StoreError
 
 log = logging.getLogger(__name__)
 
 _HINTS: tuple[tuple[type[BaseException], str], ...] = (
+    (InsecureBindError, "{e}"),
     (ModelNotFound, "Model not found: {e}"),
     (ModelLoadError, "The model could not be loaded: {e}"),
     (GenerationError, "The model failed while answering: {e}"),
@@ -24,7 +26,7 @@ _HINTS: tuple[tuple[type[BaseException], str], ...] = (
 
 def is_expected(exc: BaseException) -> bool:
     """True for errors raised on purpose (bad input, missing files), not bugs."""
-    return isinstance(exc, RagError | ModelError)
+    return isinstance(exc, RagError | ModelError | InsecureBindError)
 
 
 def describe(exc: BaseException) -> str:

@@ -66,6 +66,9 @@ class UiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(7860, ge=0, le=65535, description="Port to listen on (0 = any free port).")
     open_browser: bool = Field(True, description="Open the page in the default browser on start.")
+    auth: str | None = Field(None, description="user:password required to open the app.")
+    auth_file: Path | None = Field(None, description="A file of user:password lines.")
+    max_upload_mb: int = Field(500, ge=1, description="Largest file accepted by the page.")
 
 
 def default_data_dir() -> Path:
@@ -102,6 +105,11 @@ class Settings(BaseSettings):
     def state_file(self) -> Path:
         """Choices made in the app (active model, added local models)."""
         return self.data_dir / "state.json"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the page stores uploaded files (Gradio's cache lives here, not in /tmp)."""
+        return self.data_dir / "uploads"
 
     @property
     def chats_db(self) -> Path:

@@ -195,7 +195,9 @@ def _register_api(services: Services) -> None:
     )
 
 
-def launch(services: Services, *, block: bool = True) -> gr.Blocks:
+def launch(
+    services: Services, *, credentials: list[tuple[str, str]] | None = None, block: bool = True
+) -> gr.Blocks:
     """Serve the page on the configured host and port."""
     ui = services.settings.ui
     demo = build_ui(services)
@@ -210,7 +212,9 @@ def launch(services: Services, *, block: bool = True) -> gr.Blocks:
         theme=theme(),
         css_paths=[ASSETS / "style.css"],
         footer_links=["api"],
-        max_file_size="500mb",
+        max_file_size=f"{ui.max_upload_mb}mb",
+        auth=credentials or None,
+        auth_message="Quipu: sign in to reach this library." if credentials else None,
         quiet=not block,
     )
     return demo

@@ -19,6 +19,10 @@ def client(running_app, aurora_pdf):
     return client
 
 
+def test_uploads_are_kept_under_the_data_dir(client, running_app):
+    assert list((running_app.data_dir / "uploads").rglob("aurora-report.pdf"))
+
+
 def test_named_endpoints_are_published(client):
     assert {"/chat", "/search", "/ingest"} <= set(
         client.view_api(return_format="dict")["named_endpoints"]
