@@ -132,9 +132,10 @@ class Services:
         self.model.warm_up()
 
     def close(self) -> None:
-        """Release the model and the embedder."""
+        """Release the model, the embedder and the library."""
         self.model.close()
         self.embedder.close()
+        self.store.close()
 
 
 def build_registry(settings: Settings) -> ModelRegistry:
@@ -224,6 +225,9 @@ def build_services(settings: Settings) -> Services:
         name=settings.store.collection,
         embedder_id=embedder.model_id,
     )
+    rolled_back = store.recover()
+    if rolled_back:
+        log.warning("finished or undid interrupted work on: %s", ", ".join(rolled_back))
     registry = build_registry(settings)
     active_id, model_path = active_model(settings, registry)
     saved = registry.model_settings(active_id)

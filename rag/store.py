@@ -1,8 +1,10 @@
 """Chunks + vectors <-> Chroma. The only module that imports chromadb.
 
 Two collections: `<name>_chunks` (one record per chunk: text, vector, file and page span) and
-`<name>_documents` (one record per indexed PDF: the library listing). A document's record is
-written after all its chunks and deleted before them, so it marks a complete document. The chunk
+`<name>_documents` (one record per indexed PDF: the library listing, and a journal). A document's
+record is written as `pending` before its chunks and flips to `complete` after them; a delete marks
+it `deleting` first. Only complete documents are listed, and `recover()` rolls back the work of a
+process that died midway, so each document is fully present or absent. The chunk
 collection records the embedder id and vector dimension, and a store opened with another embedder
 refuses to mix vectors (`EmbedderMismatch`: re-index needed).
 
@@ -12,6 +14,10 @@ Works the same on an embedded `PersistentClient(path)` or a Chroma server (`Http
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,68 @@ log = logging.getLogger(__name__)
 _NO_VECTOR = [0.0]  # document records are looked up by id/metadata, never by similarity
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _abandoned(meta: dict[str, Any]) -> bool:
+    """True when the process that left this journal record can no longer finish it."""
+    if meta.get("host") == socket.gethostname():
+        pid = int(meta.get("pid") or 0)
+        return pid != os.getpid() and not _pid_alive(pid)
+    return time.time() - float(meta.get("since") or 0) > 3600
+
+
+# Embedded Chroma supports one process per directory: a second one works on a stale view and can
+# lose writes. Each directory is locked (flock) by the first process that opens it; stores opened
+# again inside that process share the lock.
+_LOCKS: dict[Path, list[int]] = {}  # path -> [fd, number of open stores]
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_dir(path: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; Chroma's own file locks are all we have
+        return
+    key = path.resolve()
+    with _LOCKS_GUARD:
+        if key in _LOCKS:
+            _LOCKS[key][1] += 1
+            return
+        fd = os.open(key / "quipu.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(
+                f"the library in {path} is open in another Quipu process (pid {holder}); "
+                "use that one (the app's upload or its API), or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        _LOCKS[key] = [fd, 1]
+
+
+def _unlock_dir(path: Path) -> None:
+    key = path.resolve()
+    with _LOCKS_GUARD:
+        entry = _LOCKS.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            os.close(entry[0])  # closing the descriptor releases the flock
+            del _LOCKS[key]
+
+
 def _client(path: Path | None, url: str | None) -> Any:
     settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
@@ -42,7 +110,12 @@ def _client(path: Path | None, url: str | None) -> Any:
         if path is None:
             raise StoreError("a store needs a directory or a server URL")
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
+        _lock_dir(path)
+        try:
+            return chromadb.PersistentClient(path=str(path), settings=settings)
+        except Exception:
+            _unlock_dir(path)
+            raise
     except StoreError:
         raise
     except Exception as exc:
@@ -74,6 +147,7 @@ class ChunkStore:
             EmbedderMismatch: the library was built with a different embedder.
         """
         self._client = _client(path, url)
+        self._locked = None if url else path
         self.embedder_id = embedder_id
         try:
             self._chunks = self._client.get_or_create_collection(
@@ -95,6 +169,40 @@ class ChunkStore:
                 "delete and re-add the documents (or use the original embedder)"
             )
 
+    def close(self) -> None:
+        """Release this process's hold on an embedded store (idempotent)."""
+        if self._locked is not None:
+            _unlock_dir(self._locked)
+            self._locked = None
+
+    # -- crash recovery ----------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Roll back writes and deletes whose process died (killed, crashed, power cut).
+
+        A document is fully present (status complete) or absent: chunks of an interrupted ingest
+        are removed, an interrupted delete is finished. Records of a live process are left alone;
+        on a shared server (another host) a record counts as abandoned after an hour.
+
+        Returns:
+            The file names that were rolled back.
+        """
+        try:
+            got = self._docs.get(where={"status": {"$ne": "complete"}}, include=["metadatas"])
+        except Exception as exc:
+            raise StoreError(f"could not check for interrupted work: {exc}") from exc
+        rolled_back = []
+        for file_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            if not _abandoned(meta):
+                continue
+            log.warning(
+                "rolling back an interrupted %s of %s", meta.get("status"), meta.get("file_name")
+            )
+            self._chunks.delete(where={"file_id": file_id})
+            self._docs.delete(ids=[file_id])
+            rolled_back.append(str(meta.get("file_name") or file_id[:12]))
+        return rolled_back
+
     # -- writes ------------------------------------------------------------------------------
 
     def add_document(
@@ -105,6 +213,7 @@ class ChunkStore:
             raise ValueError("one embedding per chunk")
         self._check_dimension(len(embeddings[0]) if embeddings else 0)
         try:
+            self._mark(document.file_id, "pending", document.file_name)
             for start in range(0, len(chunks), self._batch):
                 part = chunks[start : start + self._batch]
                 self._chunks.upsert(
@@ -131,6 +240,7 @@ class ChunkStore:
                         "chunks": document.chunks,
                         "added": document.added,
                         "size_bytes": document.size_bytes,
+                        "status": "complete",
                     }
                 ],
             )
@@ -149,11 +259,28 @@ class ChunkStore:
                 f"vectors of dimension {dimension} cannot join a library of dimension {recorded}"
             )
 
+    def _mark(self, file_id: str, status: str, file_name: str) -> None:
+        """A journal record: this process is writing (or deleting) the document right now."""
+        self._docs.upsert(
+            ids=[file_id],
+            embeddings=[_NO_VECTOR],
+            metadatas=[
+                {
+                    "file_name": file_name,
+                    "status": status,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.time(),
+                }
+            ],
+        )
+
     def delete_document(self, file_id: str) -> None:
-        """Remove a document: its library record first, then its chunks."""
+        """Remove a document: marked as being deleted, then its chunks, then its record."""
         try:
-            self._docs.delete(ids=[file_id])
+            self._mark(file_id, "deleting", "")
             self._chunks.delete(where={"file_id": file_id})
+            self._docs.delete(ids=[file_id])
         except Exception as exc:
             raise StoreError(f"could not delete document {file_id[:12]}: {exc}") from exc
 
@@ -162,7 +289,7 @@ class ChunkStore:
     def documents(self) -> list[Document]:
         """Every complete document, oldest first."""
         try:
-            got = self._docs.get(include=["metadatas"])
+            got = self._docs.get(where={"status": "complete"}, include=["metadatas"])
         except Exception as exc:
             raise StoreError(f"could not list documents: {exc}") from exc
         docs = [

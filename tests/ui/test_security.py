@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 def test_listening_on_all_interfaces_without_auth_is_refused(tmp_path):
     start = time.monotonic()
-    result = run_cli("--host", "0.0.0.0", "--no-browser", "--port", str(free_port()), data_dir=tmp_path)
+    result = run_cli(
+        "--host", "0.0.0.0", "--no-browser", "--port", str(free_port()), data_dir=tmp_path
+    )
     assert result.returncode == 1
     assert "refusing to listen on 0.0.0.0 without a password" in result.stderr
     assert time.monotonic() - start < 60
@@ -27,7 +29,10 @@ def test_a_password_protected_app_rejects_strangers(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), QUIPU_DATA_DIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--port", str(port), "--no-browser", "--auth", "ana:s3cret"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -22,7 +22,11 @@ def test_other_addresses_need_a_password(host):
 def test_credentials_from_flag_and_file(tmp_path):
     file = tmp_path / "users"
     file.write_text("# team\nbo:pw:with:colons\n\ncy:x\n")
-    assert load_credentials("ana:s3cret", file) == [("ana", "s3cret"), ("bo", "pw:with:colons"), ("cy", "x")]
+    assert load_credentials("ana:s3cret", file) == [
+        ("ana", "s3cret"),
+        ("bo", "pw:with:colons"),
+        ("cy", "x"),
+    ]
     with pytest.raises(InsecureBindError, match="user:password"):
         load_credentials("no-colon", None)
     with pytest.raises(InsecureBindError, match="cannot read"):

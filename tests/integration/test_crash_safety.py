@@ -1,0 +1,197 @@
+"""Nothing lost: a real ingest killed with SIGKILL at random moments leaves a consistent library."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from rag.errors import StoreError
+from rag.store import ChunkStore
+from tests.conftest import ROOT, run_cli
+from tests.pdf_factory import write_pdf
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+KILLS = 5
+
+
+def library_state(data_dir, embedder_id):
+    """(documents, chunk counts per file id, unfinished journal records) as found on disk."""
+    store = ChunkStore(data_dir / "chroma", embedder_id=embedder_id)
+    unfinished = store._docs.get(where={"status": {"$ne": "complete"}})["ids"]
+    chunks = Counter(m["file_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"])
+    return store, unfinished, chunks
+
+
+def assert_consistent(store):
+    docs = {d.file_id: d for d in store.documents()}
+    chunks = Counter(m["file_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"])
+    assert set(chunks) <= set(docs), "chunks of a document that is not in the library"
+    for file_id, doc in docs.items():
+        assert chunks[file_id] == doc.chunks, f"{doc.file_name} is half present"
+
+
+def test_sigkill_at_random_points_never_leaves_half_a_document(tmp_path, real_embedder):
+    docs = tmp_path / "docs"
+    for n in range(3):
+        pages = [
+            f"Document {n} page {p}. "
+            + " ".join(f"Sentence {s} about topic {n}-{p}." for s in range(40))
+            for p in range(25)
+        ]
+        write_pdf(docs / f"doc{n}.pdf", pages)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    data = tmp_path / "data"
+
+    start = time.monotonic()
+    full = run_cli("ingest", str(docs), data_dir=tmp_path / "timing")
+    duration = time.monotonic() - start
+    assert full.returncode == 0, full.stderr
+
+    rng = random.Random(20261122)
+    mid_write = 0
+    for _ in range(KILLS):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "ingest", str(docs), "--data-dir", str(data)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 1.0) * duration)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        check = subprocess.run(
+            [sys.executable, "-c", CHECKER, str(data / "chroma"), real_embedder.model_id],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        mid_write += check.stdout.strip() == "unfinished"
+    print(f"\n{KILLS} kills, {mid_write} of them during a write; library consistent after each")
+
+    final = run_cli("ingest", str(docs), data_dir=data)
+    assert final.returncode == 0, final.stderr
+    store, unfinished, _ = library_state(data, real_embedder.model_id)
+    assert not unfinished
+    assert sorted(d.file_name for d in store.documents()) == ["doc0.pdf", "doc1.pdf", "doc2.pdf"]
+    assert_consistent(store)
+
+
+WRITER = """
+import random, sys
+from rag.errors import StoreError
+from rag.store import ChunkStore
+from rag.types import Chunk, Document
+store = ChunkStore(__import__("pathlib").Path(sys.argv[1]), embedder_id="test-embedder")
+rng = random.Random(int(sys.argv[2]))
+for n in range(100):
+    file_id = f"{n:024x}" + "0" * 40
+    chunks = [Chunk(f"{file_id[:24]}-{i:05d}", f"text {n} {i}", file_id, f"doc{n}.pdf", 1, 1)
+              for i in range(3000)]
+    vectors = [[rng.random() for _ in range(16)] for _ in chunks]
+    doc = Document(file_id, f"doc{n}.pdf", 1, len(chunks), "2026-01-01")
+    store.add_document(doc, chunks, vectors)
+    if n % 2:
+        store.delete_document(f"{n - 1:024x}" + "0" * 40)
+"""
+
+
+def test_sigkill_during_chroma_writes_and_deletes_is_rolled_back(tmp_path):
+    path = tmp_path / "chroma"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    rng = random.Random(7)
+    mid_write = 0
+    for attempt in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(attempt)], env=env, cwd=ROOT
+        )
+        time.sleep(rng.uniform(3.5, 8.0))  # start-up is ~3 s; then it writes without pause
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # Restart as the app would: a fresh process opens the store, recovers and checks it.
+        check = subprocess.run(
+            [sys.executable, "-c", CHECKER, str(path), "test-embedder"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        mid_write += check.stdout.strip() == "unfinished"
+    print(f"\n10 kills of a Chroma writer, {mid_write} with a write or delete in flight")
+    assert mid_write >= 5, "the kills should mostly land inside writes"
+
+
+CHECKER = """
+import sys
+from collections import Counter
+from pathlib import Path
+from rag.errors import StoreError
+from rag.store import ChunkStore
+store = ChunkStore(Path(sys.argv[1]), embedder_id=sys.argv[2])
+unfinished = store._docs.get(where={"status": {"$ne": "complete"}})["ids"]
+store.recover()
+docs = {d.file_id: d for d in store.documents()}
+chunks = Counter(m["file_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"])
+assert set(chunks) <= set(docs), ("orphan chunks", set(chunks) - set(docs))
+for file_id, doc in docs.items():
+    assert chunks[file_id] == doc.chunks, (doc.file_name, chunks[file_id], doc.chunks)
+print("unfinished" if unfinished else "clean")
+"""
+
+
+def test_recovery_leaves_a_live_writer_alone(tmp_path, real_embedder):
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    store._mark("f" * 64, "pending", "busy.pdf")  # this very process: alive
+    assert store.recover() == []
+    store._docs.upsert(
+        ids=["e" * 64],
+        embeddings=[[0.0]],
+        metadatas=[
+            {
+                "file_name": "dead.pdf",
+                "status": "pending",
+                "pid": 2**22 + 7,
+                "host": __import__("socket").gethostname(),
+                "since": time.time(),
+            }
+        ],
+    )
+    assert store.recover() == ["dead.pdf"]
+
+
+def test_a_second_process_cannot_open_the_same_embedded_library(tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from rag.store import ChunkStore; "
+            "ChunkStore(Path(sys.argv[1]), embedder_id='e'); "
+            "print('ready', flush=True); time.sleep(60)",
+            str(tmp_path / "chroma"),
+        ],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(
+            StoreError, match=rf"open in another Quipu process \(pid {holder.pid}\)"
+        ):
+            ChunkStore(tmp_path / "chroma", embedder_id="e")
+    finally:
+        holder.kill()
+        holder.wait()
+    store = ChunkStore(tmp_path / "chroma", embedder_id="e")  # free again once it is gone
+    store.close()
