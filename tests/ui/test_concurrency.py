@@ -1,0 +1,73 @@
+"""Many users, one model: concurrent API clients are queued, each gets its own answer."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.pdf_factory import write_pdf
+
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
+TOPICS = ["volcanoes", "penguins", "violins", "tunnels", "orchids", "comets", "bridges", "glaciers"]
+
+
+@pytest.fixture(scope="module")
+def topic_library(running_app, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("topics")
+    files = [
+        write_pdf(
+            folder / f"{topic}.pdf",
+            [f"All about {topic}. The {topic} code word is {topic.upper()}-{n}."],
+        )
+        for n, topic in enumerate(TOPICS)
+    ]
+    report = Client(running_app.url, verbose=False).predict(
+        [handle_file(str(f)) for f in files], api_name="/ingest"
+    )
+    assert {r["status"] for r in report} <= {"ok", "skipped"}
+    return running_app
+
+
+def ask(url: str, topic: str) -> tuple[str, dict, float]:
+    client = Client(url, verbose=False)
+    start = time.monotonic()
+    job = client.submit(
+        f"What is the code word about {topic}?", True, f"{topic}.pdf", api_name="/chat"
+    )
+    updates = list(job)
+    return topic, updates[-1], time.monotonic() - start
+
+
+def test_eight_concurrent_clients_each_get_their_own_answer(topic_library):
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda t: ask(topic_library.url, t), TOPICS))
+    wall = time.monotonic() - start
+    for topic, final, _ in results:
+        assert final["done"] and final["text"].strip()
+        assert {s["file"] for s in final["sources"]} == {f"{topic}.pdf"}, (
+            "sources of another client"
+        )
+        others = [t.upper() for t in TOPICS if t != topic]
+        assert not any(o in final["text"] for o in others), (
+            f"{topic} answer contains another's text"
+        )
+    slowest = max(r[2] for r in results)
+    print(
+        f"\n8 concurrent clients: all answered in {wall:.1f} s "
+        f"(slowest {slowest:.1f} s, queued one at a time)"
+    )
+
+
+def test_an_abandoned_stream_does_not_block_the_next_user(topic_library):
+    client = Client(topic_library.url, verbose=False)
+    job = client.submit(
+        "Tell me everything about volcanoes.", True, "volcanoes.pdf", api_name="/chat"
+    )
+    for _ in job:
+        job.cancel()  # the user closes the tab mid-answer
+        break
+    _, final, seconds = ask(topic_library.url, "penguins")
+    assert final["done"] and {s["file"] for s in final["sources"]} == {"penguins.pdf"}
+    assert seconds < 60
