@@ -4,8 +4,9 @@ import sys
 
 from app import privacy
 
-privacy.apply()  # before any third-party import reads its environment
+if __name__ == "__main__":  # guarded: PDF-reader worker processes import this module too
+    privacy.apply()  # before any third-party import reads its environment
 
-from app.cli import main  # noqa: E402
+    from app.cli import main
 
-sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", parents=[common], help="add PDFs (files or folders)")
     ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--password", help="password for protected PDFs")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question, streamed")
     ask.add_argument("question")
@@ -123,7 +124,7 @@ def cmd_ingest(services: Services, args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:
         print(f"failed   {path.name}: no such file or folder")
-    report = services.ingestor.ingest([p for p in args.paths if p.exists()])
+    report = services.ingestor.ingest([p for p in args.paths if p.exists()], password=args.password)
     for r in report.results:
         print(f"{r.status:<8} {r.file_name}: {r.message}", flush=True)
     if not report.results and not missing:

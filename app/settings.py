@@ -49,6 +49,9 @@ class RagSettings(BaseModel):
     chunk_tokens: int = Field(200, ge=32, le=512, description="Embedder tokens per chunk.")
     chunk_overlap: int = Field(40, ge=0, description="Tokens repeated between neighbouring chunks.")
     top_k: int = Field(4, ge=1, le=50, description="Passages given to the model per question.")
+    max_file_mb: int = Field(500, ge=1, description="Larger PDFs are refused.")
+    max_pages: int = Field(10_000, ge=1, description="Longer PDFs are refused.")
+    pdf_timeout_s: float = Field(300.0, gt=0, description="Time allowed to read one PDF.")
 
 
 class StoreSettings(BaseModel):

@@ -18,6 +18,7 @@ from models.llamacpp import LlamaRuntime
 from models.registry import BUNDLED_ID, ModelRegistry
 from rag.answer import Answerer
 from rag.embed import SentenceTransformerEmbedder
+from rag.extract import IsolatedPdfReader
 from rag.ingest import Ingestor
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
@@ -68,6 +69,7 @@ class Services:
     answerer: Answerer
     chats: ChatStore
     registry: ModelRegistry
+    reader: IsolatedPdfReader
     active_id: str
     cancellations: Cancellations = field(default_factory=Cancellations)
     _switch_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -135,6 +137,7 @@ class Services:
         """Release the model, the embedder and the library."""
         self.model.close()
         self.embedder.close()
+        self.reader.close()
         self.store.close()
 
 
@@ -233,9 +236,14 @@ def build_services(settings: Settings) -> Services:
     saved = registry.model_settings(active_id)
     model = build_model(settings, model_path, saved)
     retriever = Retriever(embedder, store, top_k=settings.rag.top_k)
+    reader = IsolatedPdfReader(
+        timeout_s=settings.rag.pdf_timeout_s, max_pages=settings.rag.max_pages
+    )
     ingestor = Ingestor(
         embedder,
         store,
+        read=reader.read,
+        max_file_bytes=settings.rag.max_file_mb * 1_000_000,
         chunk_tokens=settings.rag.chunk_tokens,
         chunk_overlap=min(settings.rag.chunk_overlap, settings.rag.chunk_tokens // 2),
     )
@@ -255,5 +263,6 @@ def build_services(settings: Settings) -> Services:
         answerer=answerer,
         chats=ChatStore(settings.chats_db),
         registry=registry,
+        reader=reader,
         active_id=active_id,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from rag.errors import EmptyQuestion
 from rag.prompt import build_messages
 from rag.retrieve import Retriever
 from rag.types import Answer, CancelToken, ChatModel, Citation, Hit, Message
@@ -77,6 +78,8 @@ class Answerer:
         Yields:
             Text deltas, then one `Answer`.
         """
+        if not question.strip():
+            raise EmptyQuestion("the question is empty: type what you want to know")
         if use_documents is None:
             use_documents = bool(file_names) or self.retriever.store.chunk_count() > 0
         hits = self.retriever.search(question, file_names=file_names) if use_documents else []

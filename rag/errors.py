@@ -15,6 +15,10 @@ class PdfError(RagError):
         self.file_name = file_name
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Rebuilt from its fields when it crosses from the PDF-reader process.
+        return (type(self), (self.file_name, self.reason))
+
 
 class PdfUnreadable(PdfError):
     """Not a PDF, truncated, or too damaged for the parser."""
@@ -32,6 +36,9 @@ class PdfNoText(PdfError):
             file_name, f"no extractable text in {pages} page(s): scanned images need OCR first"
         )
         self.pages = pages
+
+    def __reduce__(self) -> tuple[type, tuple[str, int]]:  # type: ignore[override]
+        return (type(self), (self.file_name, self.pages))
 
 
 class StoreError(RagError):
@@ -51,3 +58,7 @@ class DocumentNotFound(RagError, KeyError):
 
 class ContextTooLong(RagError):
     """The question alone does not fit the model's context window."""
+
+
+class EmptyQuestion(RagError):
+    """Nothing to answer."""

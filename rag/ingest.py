@@ -19,7 +19,7 @@ from rag.embed import Embedder
 from rag.errors import PdfError, RagError
 from rag.pdf import read_pdf
 from rag.store import ChunkStore
-from rag.types import Document, FileResult, IngestProgress, IngestReport
+from rag.types import Document, FileResult, IngestProgress, IngestReport, Page
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +57,48 @@ class Ingestor:
         chunk_tokens: int = 200,
         chunk_overlap: int = 40,
         embed_batch: int = 32,
+        read: Callable[..., list[Page]] = read_pdf,
+        max_file_bytes: int | None = None,
     ) -> None:
-        """Args: the embedder and store, and the chunk size/overlap in embedder tokens."""
+        """Set up an ingestor.
+
+        Args:
+            embedder: turns chunk texts into vectors.
+            store: where chunks and documents go.
+            chunk_tokens: chunk size in embedder tokens.
+            chunk_overlap: tokens repeated between neighbouring chunks.
+            embed_batch: chunks per embedding call (and per progress event).
+            read: PDF -> pages (`read_pdf`, or an `IsolatedPdfReader.read` with a time limit).
+            max_file_bytes: larger files are refused before they are read.
+        """
         self.embedder = embedder
         self.store = store
+        self.read = read
+        self.max_file_bytes = max_file_bytes
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.embed_batch = embed_batch
 
     def run(
-        self, paths: Iterable[Path], *, names: dict[Path, str] | None = None
+        self,
+        paths: Iterable[Path],
+        *,
+        names: dict[Path, str] | None = None,
+        password: str | None = None,
     ) -> Generator[IngestProgress, None, IngestReport]:
         """Ingest files and folders, yielding progress; returns the per-file report.
 
         Args:
             paths: PDF files or folders of PDFs.
             names: display names for some paths (uploads arrive under temporary names).
+            password: tried on encrypted PDFs (after the empty password).
         """
         files = expand_paths(Path(p) for p in paths)
         results: list[FileResult] = []
         for index, path in enumerate(files):
             name = (names or {}).get(path) or path.name
             try:
-                result = yield from self._one(path, name, index, len(files))
+                result = yield from self._one(path, name, index, len(files), password)
             except PdfError as exc:
                 result = FileResult(name, "failed", exc.reason)
             except RagError as exc:
@@ -102,9 +121,10 @@ class Ingestor:
         *,
         names: dict[Path, str] | None = None,
         on_progress: Callable[[IngestProgress], None] | None = None,
+        password: str | None = None,
     ) -> IngestReport:
         """`run` without the generator: progress goes to `on_progress`."""
-        gen = self.run(paths, names=names)
+        gen = self.run(paths, names=names, password=password)
         while True:
             try:
                 event = next(gen)
@@ -115,7 +135,7 @@ class Ingestor:
                 on_progress(event)
 
     def _one(
-        self, path: Path, name: str, index: int, count: int
+        self, path: Path, name: str, index: int, count: int, password: str | None
     ) -> Generator[IngestProgress, None, FileResult]:
         def progress(stage: str, done: int, total: int) -> IngestProgress:
             return IngestProgress(name, stage, done, total, index, count)  # type: ignore[arg-type]
@@ -124,6 +144,14 @@ class Ingestor:
             return FileResult(name, "failed", "no such file")
         if path.suffix.lower() != ".pdf":
             return FileResult(name, "failed", "not a PDF (only .pdf files are indexed)")
+        size = path.stat().st_size
+        if self.max_file_bytes is not None and size > self.max_file_bytes:
+            return FileResult(
+                name,
+                "failed",
+                f"{size / 1e6:.0f} MB is over the {self.max_file_bytes / 1e6:.0f} MB limit "
+                "(QUIPU_RAG__MAX_FILE_MB)",
+            )
         file_id = file_sha256(path)
         existing = self.store.get_document(file_id)
         if existing is not None:
@@ -137,7 +165,7 @@ class Ingestor:
                 existing.chunks,
             )
         yield progress("reading", 0, 1)
-        pages = read_pdf(path, file_id=file_id, file_name=name)
+        pages = self.read(path, file_id=file_id, file_name=name, password=password)
         yield progress("chunking", len(pages), len(pages))
         chunks = split_pages(
             pages,

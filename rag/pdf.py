@@ -34,6 +34,15 @@ def clean_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
+def _locked_message(password: str | None) -> str:
+    if password:
+        return "password protected, and the password given does not open it"
+    return (
+        "password protected: enter its password (Library tab, or ingest --password) "
+        "and add it again"
+    )
+
+
 def open_pdf(path: Path, *, password: str | None = None) -> PdfReader:
     """Open a PDF, decrypting it with `password` or else the empty password.
 
@@ -50,12 +59,12 @@ def open_pdf(path: Path, *, password: str | None = None) -> PdfReader:
             except DependencyError as exc:  # AES without the crypto extra
                 raise PdfUnreadable(name, f"encryption not supported: {exc}") from exc
             if not ok:
-                raise PdfEncrypted(name, "password protected: give its password to index it")
+                raise PdfEncrypted(name, _locked_message(password))
         _ = len(reader.pages)  # forces the page tree to parse now, inside this try
     except (PdfEncrypted, PdfUnreadable):
         raise
     except FileNotDecryptedError as exc:
-        raise PdfEncrypted(name, "password protected: give its password to index it") from exc
+        raise PdfEncrypted(name, _locked_message(password)) from exc
     except PdfReadError as exc:
         raise PdfUnreadable(name, f"not a readable PDF ({exc})") from exc
     except Exception as exc:  # pypdf raises many types on damaged input
@@ -64,7 +73,12 @@ def open_pdf(path: Path, *, password: str | None = None) -> PdfReader:
 
 
 def read_pdf(
-    path: Path, *, file_id: str, file_name: str | None = None, password: str | None = None
+    path: Path,
+    *,
+    file_id: str,
+    file_name: str | None = None,
+    password: str | None = None,
+    max_pages: int | None = None,
 ) -> list[Page]:
     """Extract every page's text.
 
@@ -73,6 +87,7 @@ def read_pdf(
         file_id: the document's id (its sha256), copied into each page.
         file_name: the name shown in citations; defaults to the path's name.
         password: tried before the empty password when the file is encrypted.
+        max_pages: refuse longer documents (a configurable limit).
 
     Returns:
         One `Page` per PDF page, in order, including pages with empty text.
@@ -90,6 +105,10 @@ def read_pdf(
         raise PdfUnreadable(name, f"damaged page tree ({exc})") from exc
     if count == 0:
         raise PdfUnreadable(name, "the PDF has no pages")
+    if max_pages is not None and count > max_pages:
+        raise PdfUnreadable(
+            name, f"{count} pages is over the limit of {max_pages} (QUIPU_RAG__MAX_PAGES)"
+        )
     for index in range(count):
         try:
             text = reader.pages[index].extract_text() or ""

@@ -27,6 +27,7 @@ class LibraryTab:
     """The components other parts of the page wire to."""
 
     upload: gr.File
+    password: gr.Textbox
     report: gr.Markdown
     table: gr.Dataframe
     to_delete: gr.Dropdown
@@ -43,6 +44,11 @@ def build(services: Services) -> LibraryTab:
         elem_id="quipu-upload",
         height=140,
     )
+    password = gr.Textbox(
+        label="Password for protected PDFs (optional, used for the next upload)",
+        type="password",
+        elem_id="quipu-pdf-password",
+    )
     report = gr.Markdown(elem_id="quipu-ingest-report")
     table = gr.Dataframe(
         headers=HEADERS,
@@ -55,7 +61,7 @@ def build(services: Services) -> LibraryTab:
     with gr.Row():
         to_delete = gr.Dropdown(choices=[], label="Document", scale=3, interactive=True)
         delete = gr.Button("Delete from library", variant="stop", scale=1)
-    return LibraryTab(upload, report, table, to_delete, delete)
+    return LibraryTab(upload, password, report, table, to_delete, delete)
 
 
 def library_updates(services: Services) -> tuple[Any, Any, Any]:
@@ -70,13 +76,15 @@ def library_updates(services: Services) -> tuple[Any, Any, Any]:
 
 
 def ingest_files(
-    services: Services, files: list[str] | None, progress: gr.Progress
+    services: Services, files: list[str] | None, progress: gr.Progress, password: str | None = None
 ) -> IngestReport:
     """Run an ingest of uploaded files, reporting progress to the page."""
     paths = [Path(f) for f in files or []]
     progress(0.0, desc="Starting…")
     return services.ingestor.ingest(
-        paths, on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e))
+        paths,
+        on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e)),
+        password=password or None,
     )
 
 
@@ -84,10 +92,10 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
     """Wire the tab's events; `doc_filter` is the chat tab's document picker, kept in sync."""
 
     def on_upload(
-        files: list[str] | None, progress: gr.Progress = gr.Progress()
+        files: list[str] | None, password: str, progress: gr.Progress = gr.Progress()
     ) -> tuple[Any, ...]:
         try:
-            report = ingest_files(services, files, progress)
+            report = ingest_files(services, files, progress, password)
         except Exception as exc:
             raise ui_error(exc) from exc
         return (None, report_markdown(report.results), *library_updates(services))
@@ -106,7 +114,7 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
     refresh = [tab.table, tab.to_delete, doc_filter]
     tab.upload.upload(
         on_upload,
-        inputs=[tab.upload],
+        inputs=[tab.upload, tab.password],
         outputs=[tab.upload, tab.report, *refresh],
         show_progress_on=[tab.report],
         concurrency_id="ingest",

@@ -104,3 +104,25 @@ def test_library_delete(tmp_path, aurora_pdf):
     assert json.loads(run_cli("library", "--json", data_dir=data).stdout) == []
     again = run_cli("library", "delete", "aurora-report.pdf", data_dir=data)
     assert again.returncode == 1 and "no document named" in again.stderr
+
+
+def test_a_protected_pdf_is_explained_then_opened_with_its_password(tmp_path):
+    from tests.pdf_factory import write_encrypted_pdf
+
+    path = write_encrypted_pdf(
+        tmp_path / "locked.pdf", ["The vault code is 4455."], user_password="pw"
+    )
+    data = tmp_path / "data"
+    first = run_cli("ingest", str(path), data_dir=data)
+    assert first.returncode == 1 and "ingest --password" in first.stdout
+    wrong = run_cli("ingest", str(path), "--password", "nope", data_dir=data)
+    assert "does not open it" in wrong.stdout
+    right = run_cli("ingest", str(path), "--password", "pw", data_dir=data)
+    assert right.returncode == 0 and right.stdout.startswith("ok")
+
+
+def test_overlong_and_empty_questions_get_clear_messages(cli_library):
+    data, _ = cli_library
+    long = run_cli("ask", "why " * 30_000, data_dir=data)
+    assert long.returncode == 1 and "too long for the model's context window" in long.stderr
+    assert "Traceback" not in long.stderr
