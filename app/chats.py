@@ -34,6 +34,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class ChatStoreError(Exception):
+    """The conversations database is damaged, locked or unwritable."""
+
+
 @dataclass(frozen=True)
 class Conversation:
     """A conversation's listing entry."""
@@ -55,21 +59,42 @@ class StoredMessage:
 class ChatStore:
     """Conversations and their messages in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
-        """Open or create the database at `path`."""
+    def __init__(self, path: Path, *, timeout_s: float = 10.0) -> None:
+        """Open or create the database at `path`; wait up to `timeout_s` for a lock.
+
+        Raises:
+            ChatStoreError: the file is damaged or locked; it is left exactly as it is.
+        """
         self.path = path
+        self.timeout_s = timeout_s
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            db.execute("SELECT count(*) FROM messages").fetchone()
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
+        try:
+            db = sqlite3.connect(self.path, timeout=self.timeout_s)
+        except sqlite3.Error as exc:
+            raise ChatStoreError(f"cannot open the conversations file {self.path}: {exc}") from exc
         try:
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA journal_mode = WAL")
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ChatStoreError(
+                    f"the conversations file {self.path} is locked by another program: close it "
+                    "and try again"
+                ) from exc
+            raise ChatStoreError(f"the conversations file {self.path} failed: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise ChatStoreError(
+                f"the conversations file {self.path} is damaged ({exc}). It was left untouched: "
+                "move it aside (or restore a backup) to start with an empty history"
+            ) from exc
         finally:
             db.close()
 

@@ -45,3 +45,7 @@ class ChecksumMismatch(DownloadError):
 
 class DownloadCancelled(DownloadError):
     """The user stopped the download; the partial file is kept only for resuming."""
+
+
+class StateFileError(ModelError):
+    """The saved model choices are damaged or unreadable; the file is left as it is."""

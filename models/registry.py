@@ -12,7 +12,7 @@ from pathlib import Path
 from models.bundled import bundled_model_path
 from models.catalog import CATALOG, CatalogEntry, available_memory_bytes
 from models.download import is_verified, repo_dir
-from models.errors import ModelNotFound, UnknownModelError
+from models.errors import ModelNotFound, StateFileError, UnknownModelError
 from models.gguf import is_first_part, is_gguf, split_parts
 
 BUNDLED_ID = "bundled"
@@ -63,10 +63,21 @@ class ModelRegistry:
 
     def _state(self) -> dict[str, object]:
         try:
-            data = json.loads(self.state_file.read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+            text = self.state_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise StateFileError(f"cannot read {self.state_file}: {exc}") from exc
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise StateFileError(
+                f"{self.state_file} is damaged. It was left untouched: fix it or move it aside "
+                "(Quipu then starts with the bundled model and default settings)"
+            )
+        return data
 
     def _save(self, state: dict[str, object]) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,10 @@ class StoreError(RagError):
     """The vector store failed or is unreachable."""
 
 
+class DiskFull(StoreError):
+    """Not enough free disk space to store a document; nothing was written."""
+
+
 class EmbedderMismatch(StoreError):
     """The library was indexed with another embedder or chunker: it must be re-indexed."""
 

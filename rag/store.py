@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -26,12 +27,13 @@ from urllib.parse import urlparse
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 
-from rag.errors import EmbedderMismatch, StoreError
+from rag.errors import DiskFull, EmbedderMismatch, StoreError
 from rag.types import Chunk, Document, Hit
 
 log = logging.getLogger(__name__)
 
 _NO_VECTOR = [0.0]  # document records are looked up by id/metadata, never by similarity
+_SPACE_MARGIN_BYTES = 4_000_000  # room for Chroma's own bookkeeping and the journal
 
 
 def _pid_alive(pid: int) -> bool:
@@ -211,6 +213,7 @@ class ChunkStore:
         """Store a document's chunks, then its library record (which marks it complete)."""
         if len(chunks) != len(embeddings):
             raise ValueError("one embedding per chunk")
+        self._check_space(document.file_name, chunks, embeddings)
         self._check_dimension(len(embeddings[0]) if embeddings else 0)
         try:
             self._mark(document.file_id, "pending", document.file_name)
@@ -246,6 +249,24 @@ class ChunkStore:
             )
         except Exception as exc:
             raise StoreError(f"could not store {document.file_name}: {exc}") from exc
+
+    def _check_space(
+        self, file_name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]
+    ) -> None:
+        """Refuse before writing when the library's disk cannot take the document."""
+        if self._locked is None:
+            return  # a server manages its own disk
+        dims = len(embeddings[0]) if embeddings else 0
+        # Vector in the log, the index and the metadata segment, text twice (row + full-text index).
+        need = sum(3 * 4 * dims + 2 * len(c.text.encode()) + 512 for c in chunks)
+        need += _SPACE_MARGIN_BYTES
+        free = shutil.disk_usage(self._locked).free
+        if free < need:
+            raise DiskFull(
+                f"not enough disk space to add {file_name}: it needs about {need / 1e6:.0f} MB "
+                f"and {free / 1e6:.0f} MB is free where the library is ({self._locked}). "
+                "Free some space and add it again; the library was not changed"
+            )
 
     def _check_dimension(self, dimension: int) -> None:
         meta = dict(self._chunks.metadata or {})

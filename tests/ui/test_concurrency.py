@@ -71,3 +71,21 @@ def test_an_abandoned_stream_does_not_block_the_next_user(topic_library):
     _, final, seconds = ask(topic_library.url, "penguins")
     assert final["done"] and {s["file"] for s in final["sources"]} == {"penguins.pdf"}
     assert seconds < 60
+
+
+def test_ingest_while_chatting(topic_library, tmp_path):
+    extra = write_pdf(
+        tmp_path / "lanterns.pdf",
+        [f"Page {p}. Paper lanterns glow at the festival." for p in range(30)],
+    )
+    client = Client(topic_library.url, verbose=False)
+    chat = client.submit(
+        "What is the code word about comets?", True, "comets.pdf", api_name="/chat"
+    )
+    ingest = Client(topic_library.url, verbose=False).submit(
+        [handle_file(str(extra))], api_name="/ingest"
+    )
+    final = list(chat)[-1]
+    report = ingest.result(timeout=300)
+    assert final["done"] and {s["file"] for s in final["sources"]} == {"comets.pdf"}
+    assert report[0]["status"] == "ok" and report[0]["pages"] == 30
