@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -110,49 +112,59 @@ class RunningApp:
         self.log = log
 
 
-@pytest.fixture(scope="session")
-def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """The real app (bundled model, real embedder, Chroma on disk) on a free loopback port."""
-    data_dir = tmp_path_factory.mktemp("app-data")
+@contextmanager
+def start_app(
+    data_dir: Path, *flags: str, env: dict[str, str] | None = None
+) -> Iterator[RunningApp]:
+    """Run the real app (`python -m app`) on a free loopback port until the block ends."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = data_dir / "app.log"
+    env = env or dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--no-browser",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, *flags], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the app exited early:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except urllib.error.HTTPError:
+                break  # it answers (e.g. 401 behind a password)
+            except OSError:
+                time.sleep(0.5)
+        yield RunningApp(url, data_dir, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The real app (bundled model, real embedder, Chroma on disk), shared by the UI tests."""
     env = dict(
         os.environ, PYTHONPATH=str(ROOT), QUIPU_MODEL__TEMPERATURE="0", QUIPU_MODEL__MAX_TOKENS="96"
     )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--no-browser",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError(f"the app did not start:\n{log.read_text()}")
-    yield RunningApp(url, data_dir, process, log)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with start_app(tmp_path_factory.mktemp("app-data"), env=env) as app:
+        yield app

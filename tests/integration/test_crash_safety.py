@@ -65,16 +65,7 @@ def test_sigkill_at_random_points_never_leaves_half_a_document(tmp_path, real_em
         time.sleep(rng.uniform(0.3, 1.0) * duration)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        check = subprocess.run(
-            [sys.executable, "-c", CHECKER, str(data / "chroma"), real_embedder.model_id],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
-        mid_write += check.stdout.strip() == "unfinished"
+        mid_write += restart_and_check(data / "chroma", real_embedder.model_id)
     print(f"\n{KILLS} kills, {mid_write} of them during a write; library consistent after each")
 
     final = run_cli("ingest", str(docs), data_dir=data)
@@ -116,17 +107,7 @@ def test_sigkill_during_chroma_writes_and_deletes_is_rolled_back(tmp_path):
         time.sleep(rng.uniform(3.5, 8.0))  # start-up is ~3 s; then it writes without pause
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # Restart as the app would: a fresh process opens the store, recovers and checks it.
-        check = subprocess.run(
-            [sys.executable, "-c", CHECKER, str(path), "test-embedder"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
-        mid_write += check.stdout.strip() == "unfinished"
+        mid_write += restart_and_check(path, "test-embedder")
     print(f"\n10 kills of a Chroma writer, {mid_write} with a write or delete in flight")
     assert mid_write >= 5, "the kills should mostly land inside writes"
 
@@ -147,6 +128,21 @@ for file_id, doc in docs.items():
     assert chunks[file_id] == doc.chunks, (doc.file_name, chunks[file_id], doc.chunks)
 print("unfinished" if unfinished else "clean")
 """
+
+
+def restart_and_check(path, embedder_id) -> bool:
+    """Restart as the app would: a fresh process opens the store, recovers it and checks that
+    every document is whole. Returns whether an unfinished write had to be rolled back."""
+    check = subprocess.run(
+        [sys.executable, "-c", CHECKER, str(path), embedder_id],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout.strip() == "unfinished"
 
 
 def test_recovery_leaves_a_live_writer_alone(tmp_path, real_embedder):

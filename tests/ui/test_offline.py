@@ -3,13 +3,12 @@
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.conftest import AURORA_PAGE, ROOT, free_port
+from tests.conftest import AURORA_PAGE, ROOT, start_app
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -76,43 +75,15 @@ def test_the_app_ingests_searches_and_chats_with_no_outbound_connection(
     sealed_env, tmp_path, aurora_pdf
 ):
     env, log = sealed_env
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--port",
-            str(port),
-            "--no-browser",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        client = Client(url, verbose=False)
+    with start_app(tmp_path / "data", env=env) as app:
+        client = Client(app.url, verbose=False)
         assert (
             client.predict([handle_file(str(aurora_pdf))], api_name="/ingest")[0]["status"] == "ok"
         )
         assert client.predict("launch code", 1, "", api_name="/search")[0]["page"] == AURORA_PAGE
         final = list(client.submit("What is the launch code?", True, "", api_name="/chat"))[-1]
         assert final["done"] and final["sources"]
-        urllib.request.urlopen(url, timeout=10).read()  # the page itself
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        urllib.request.urlopen(app.url, timeout=10).read()  # the page itself
     assert not log.exists(), f"the app tried to reach the network:\n{log.read_text()}"
 
 
