@@ -58,3 +58,25 @@ def test_ingesting_a_broken_file_reports_it_and_the_app_keeps_working(client, tm
     report = client.predict([handle_file(str(bad))], api_name="/ingest")
     assert report[0]["status"] == "failed" and report[0]["file"] == "broken.pdf"
     assert client.predict("Aurora", 1, "", api_name="/search")[0]["file"] == "aurora-report.pdf"
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        "gradio_api/file=/etc/passwd",
+        "gradio_api/file=../../../../etc/passwd",
+        "gradio_api/file=%2Fetc%2Fpasswd",
+        "file=/etc/passwd",
+    ],
+)
+def test_file_routes_serve_nothing_outside_the_data_dir(running_app, route):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(running_app.url + route, timeout=10) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as err:
+        status, body = err.code, b""
+    assert status in (200, 400, 403, 404)
+    assert b"root:" not in body

@@ -54,3 +54,18 @@ def test_truncated_pdf_fails_cleanly_or_keeps_what_it_can(tmp_path):
 
 def test_clean_text_joins_hyphenated_line_breaks_and_spaces():
     assert clean_text("exam-\nple   text\x00 here") == "example text here"
+
+
+def test_a_pdf_with_zero_pages_is_reported(tmp_path):
+    with pytest.raises(PdfUnreadable, match="no pages"):
+        read_pdf(write_pdf(tmp_path / "empty.pdf", []), file_id="x")
+
+
+def test_thousands_of_pages_are_refused_over_the_limit_without_reading_them(tmp_path):
+    import time
+
+    path = write_pdf(tmp_path / "huge.pdf", [f"Page {n}." for n in range(3000)])
+    start = time.monotonic()
+    with pytest.raises(PdfUnreadable, match="3000 pages is over the limit of 2000"):
+        read_pdf(path, file_id="x", max_pages=2000)
+    assert time.monotonic() - start < 10
