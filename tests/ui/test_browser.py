@@ -97,3 +97,24 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
         if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).netloc != app_host
     ]
     assert not outside, f"the page fetched from outside the app: {outside[:5]}"
+
+
+def test_stop_ends_the_answer_at_once(page, running_app):
+    from playwright.sync_api import expect
+
+    page.goto(running_app.url)
+    page.locator("#quipu-new-chat").click()
+    page.get_by_label("Answer from my documents").uncheck()
+    page.locator("#quipu-question textarea").fill(
+        "Write a very long story about a lighthouse keeper."
+    )
+    page.locator("#quipu-send").click()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not bot_text(page).strip("… \n"):
+        time.sleep(0.02)
+    page.locator("#quipu-stop").click()
+    expect(page.locator("#quipu-chatbot")).to_contain_text("(stopped)", timeout=15_000)
+    stopped = bot_text(page)
+    time.sleep(1.0)
+    assert bot_text(page) == stopped, "nothing streams in after Stop"
+    page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
