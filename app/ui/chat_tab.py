@@ -124,7 +124,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             convs = gr.Radio(choices=conversation_choices(services), value=chat_id)
             yield (
                 [*shown, {"role": "assistant", "content": "…"}],
-                "*Searching your documents…*",
+                "*Searching your documents…*" if use_docs else "",
                 chat_id,
                 "",
                 convs,
