@@ -23,8 +23,6 @@ from app.wiring import Services, build_registry, build_services, download_by_nam
 from models.download import DownloadProgress
 from rag.types import Answer
 
-COMMANDS = ("run", "ingest", "ask", "search", "library", "models")
-
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)

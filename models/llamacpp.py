@@ -89,6 +89,10 @@ class LlamaRuntime:
         self._chat_format = chat_format
         self.default_options = default_options or GenerationOptions()
         self._llm: Any = None
+        # Known once loaded (see warm_up): where it runs, its trained window, its template.
+        self._gpu_layers = 0
+        self._trained = 0
+        self._template = "from the GGUF"
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
 

@@ -188,7 +188,7 @@ class Ingestor:
             added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             size_bytes=path.stat().st_size,
         )
-        replaced = [d for d in self.store.documents() if d.file_name == name]
+        replaced = self.store.documents_named(name)
         self.store.add_document(document, chunks, vectors)
         for old in replaced:  # a changed file under the same name: the new version wins
             self.store.delete_document(old.file_id)

@@ -36,6 +36,17 @@ _NO_VECTOR = [0.0]  # document records are looked up by id/metadata, never by si
 _SPACE_MARGIN_BYTES = 4_000_000  # room for Chroma's own bookkeeping and the journal
 
 
+def _to_document(file_id: str, meta: dict[str, Any]) -> Document:
+    return Document(
+        file_id=file_id,
+        file_name=str(meta["file_name"]),
+        pages=int(meta["pages"]),
+        chunks=int(meta["chunks"]),
+        added=str(meta["added"]),
+        size_bytes=int(meta.get("size_bytes", 0)),
+    )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -273,7 +284,6 @@ class ChunkStore:
         recorded = meta.get("dimension")
         if recorded is None and dimension:
             meta["dimension"] = dimension
-            meta.pop("hnsw:space", None)
             self._chunks.modify(metadata=meta)
         elif recorded is not None and dimension and int(recorded) != dimension:
             raise EmbedderMismatch(
@@ -307,28 +317,37 @@ class ChunkStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def documents(self) -> list[Document]:
-        """Every complete document, oldest first."""
+    def _complete(self, **where: Any) -> list[Document]:
+        """Complete documents matching `where` (metadata equality), as value objects."""
+        clauses = [{"status": "complete"}, *({k: v} for k, v in where.items())]
+        query = clauses[0] if len(clauses) == 1 else {"$and": clauses}
         try:
-            got = self._docs.get(where={"status": "complete"}, include=["metadatas"])
+            got = self._docs.get(where=query, include=["metadatas"])
         except Exception as exc:
             raise StoreError(f"could not list documents: {exc}") from exc
-        docs = [
-            Document(
-                file_id=file_id,
-                file_name=str(meta["file_name"]),
-                pages=int(meta["pages"]),
-                chunks=int(meta["chunks"]),
-                added=str(meta["added"]),
-                size_bytes=int(meta.get("size_bytes", 0)),
-            )
+        return [
+            _to_document(file_id, meta)
             for file_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
         ]
-        return sorted(docs, key=lambda d: (d.added, d.file_name))
+
+    def documents(self) -> list[Document]:
+        """Every complete document, oldest first."""
+        return sorted(self._complete(), key=lambda d: (d.added, d.file_name))
+
+    def documents_named(self, file_name: str) -> list[Document]:
+        """Complete documents shown under this file name."""
+        return self._complete(file_name=file_name)
 
     def get_document(self, file_id: str) -> Document | None:
-        """The document with this content hash, if indexed."""
-        return next((d for d in self.documents() if d.file_id == file_id), None)
+        """The document with this content hash, if indexed (looked up by id, not by listing)."""
+        try:
+            got = self._docs.get(ids=[file_id], include=["metadatas"])
+        except Exception as exc:
+            raise StoreError(f"could not look up a document: {exc}") from exc
+        metas = got["metadatas"] or []
+        if not metas or metas[0].get("status") != "complete":
+            return None
+        return _to_document(file_id, metas[0])
 
     def chunk_count(self) -> int:
         """Number of stored chunks."""
