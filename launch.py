@@ -3,6 +3,7 @@
     python launch.py                 # set up if needed, then start the app on 127.0.0.1:7860
     python launch.py test [ARGS]     # set up if needed (with test tools), then run the whole suite
     python launch.py lint            # ruff + mypy
+    python launch.py bench NAME [ARGS]   # run bench/NAME.py (retrieval, ingest, search, generation)
     python launch.py ingest|ask|search|library ...   # the command-line tools (see README)
 
 Stdlib only until the virtual environment exists. Set-up is skipped when nothing changed: a stamp
@@ -209,6 +210,14 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         ensure_env()
         return 0
+    if command == "bench":
+        names = sorted(p.stem for p in (ROOT / "bench").glob("*.py"))
+        if len(argv) < 2 or argv[1] not in names:
+            print(f"usage: python launch.py bench {{{','.join(names)}}} [ARGS]", file=sys.stderr)
+            return 2
+        python = ensure_env()
+        script = str(ROOT / "bench" / f"{argv[1]}.py")
+        return subprocess.call([str(python), script, *argv[2:]], cwd=ROOT)
     python = ensure_env()
     # Keep the caller's working directory: `ingest ./docs` means the user's ./docs.
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -21,7 +21,7 @@ from app.settings import Settings
 from app.shapes import document_json, hit_json, model_json
 from app.wiring import Services, build_registry, build_services, download_by_name
 from models.download import DownloadProgress
-from rag.types import Answer
+from rag.types import Answer, Document
 
 
 def _common() -> argparse.ArgumentParser:
@@ -38,6 +38,20 @@ def _common() -> argparse.ArgumentParser:
         type=Path,
         default=argparse.SUPPRESS,
         help="a .gguf model file (default: the bundled SmolLM2-135M)",
+    )
+    common.add_argument(
+        "--chroma-url",
+        default=argparse.SUPPRESS,
+        help="keep the library in this Chroma server (http://HOST:PORT) instead of the data dir",
+    )
+    common.add_argument(
+        "--llm-url",
+        default=argparse.SUPPRESS,
+        help="generate with this OpenAI-compatible server (http://HOST:PORT/v1)",
+    )
+    common.add_argument("--llm-api-key", default=argparse.SUPPRESS, help="API key for --llm-url")
+    common.add_argument(
+        "--llm-model", default=argparse.SUPPRESS, help="model id on --llm-url (default: its first)"
     )
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     return common
@@ -72,9 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--file", dest="file", help="only this document (its file name)")
     search.add_argument("--json", action="store_true", help="one JSON list per query and line")
 
-    library = sub.add_parser("library", parents=[common], help="list or delete documents")
-    library.add_argument("action", nargs="?", choices=["list", "delete"], default="list")
-    library.add_argument("name", nargs="?", help="document file name, for delete")
+    library = sub.add_parser(
+        "library", parents=[common], help="list, delete, export or import documents"
+    )
+    library.add_argument(
+        "action", nargs="?", choices=["list", "delete", "export", "import"], default="list"
+    )
+    library.add_argument(
+        "name", nargs="?", help="document file name (delete), or the .jsonl file (export/import)"
+    )
     library.add_argument("--json", action="store_true")
 
     models = sub.add_parser("models", parents=[common], help="list, download, add or choose models")
@@ -105,8 +125,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if "data_dir" in args:
         overrides["data_dir"] = args.data_dir.expanduser().resolve()
+    model: dict[str, Any] = {}
     if "model" in args:
-        overrides["model"] = {"path": args.model.expanduser().resolve()}
+        model["path"] = args.model.expanduser().resolve()
+    for flag in ("llm_url", "llm_api_key", "llm_model"):
+        if flag in args:
+            model[flag] = getattr(args, flag)
+    if model:
+        overrides["model"] = model
+    if "chroma_url" in args:
+        overrides["store"] = {"chroma_url": args.chroma_url}
     ui = {k: getattr(args, k) for k in ("host", "port", "auth", "auth_file") if k in args}
     if getattr(args, "no_browser", False):
         ui["open_browser"] = False
@@ -166,6 +194,8 @@ def cmd_search(services: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_library(services: Services, args: argparse.Namespace) -> int:
+    if args.action in ("export", "import"):
+        return _library_file(services, args.action, args.name)
     if args.action == "delete":
         if not args.name:
             print("error: give the document's file name: library delete NAME", file=sys.stderr)
@@ -185,6 +215,47 @@ def cmd_library(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _library_file(services: Services, action: str, name: str | None) -> int:
+    """`library export FILE` / `library import FILE` (see rag.portable)."""
+    from rag.portable import export_library, import_library
+
+    if not name:
+        print(f"error: give the file: library {action} FILE.jsonl", file=sys.stderr)
+        return 2
+    path = Path(name).expanduser()
+    if action == "export":
+        count = export_library(
+            services.store, path, on_document=lambda d: print(f"exported {d.file_name}")
+        )
+        print(f"{count} documents written to {path}")
+        return 0
+
+    def show(document: Document, added: bool) -> None:
+        print(f"{'imported' if added else 'skipped '} {document.file_name}")
+
+    added, skipped = import_library(services.store, path, on_document=show)
+    print(f"{added} documents imported, {skipped} already in the library")
+    return 0
+
+
+def _server_models(settings: Settings, as_json: bool) -> int:
+    """`models list --llm-url URL`: what the OpenAI-compatible server offers (its /v1/models)."""
+    from models.remote import RemoteChatModel
+
+    server = RemoteChatModel(settings.model.llm_url or "", api_key=settings.model.llm_api_key)
+    try:
+        names = server.list_models()
+    finally:
+        server.close()
+    chosen = settings.model.llm_model or (names[0] if names else None)
+    if as_json:
+        print(json.dumps([{"id": n, "active": n == chosen} for n in names]))
+        return 0
+    for name in names:
+        print(f"{'*' if name == chosen else ' '} {name}")
+    return 0
+
+
 def _size(n: int) -> str:
     return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.0f} MB"
 
@@ -201,6 +272,8 @@ def _print_download(event: DownloadProgress) -> None:
 
 
 def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.model.llm_url and args.action == "list":
+        return _server_models(settings, args.json)
     registry = build_registry(settings)
     if args.action in ("download", "use", "add") and not args.name:
         print(f"error: models {args.action} needs a NAME", file=sys.stderr)

@@ -7,8 +7,9 @@ QUIPU_UI__PORT=8000; QUIPU_DATA_DIR sets the data folder.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +39,18 @@ class ModelSettings(BaseModel):
     hub_token: str | None = Field(
         None, description="Hub token for gated repos (default: HF_TOKEN)."
     )
+    llm_url: str | None = Field(
+        None,
+        description="An OpenAI-compatible server (http://HOST:PORT/v1) to generate with, "
+        "instead of llama.cpp in this process.",
+    )
+    llm_api_key: str | None = Field(None, description="API key for the llm_url server.")
+    llm_model: str | None = Field(
+        None, description="Model id on the llm_url server; empty = the first it lists."
+    )
+    llm_timeout_s: float = Field(
+        60.0, gt=0, description="Longest wait for the server's next piece of an answer."
+    )
 
 
 class RagSettings(BaseModel):
@@ -46,9 +59,22 @@ class RagSettings(BaseModel):
     embedder: str | None = Field(
         None, description="A sentence-transformers model folder; empty = bundled all-MiniLM-L6-v2."
     )
-    chunk_tokens: int = Field(200, ge=32, le=512, description="Embedder tokens per chunk.")
-    chunk_overlap: int = Field(40, ge=0, description="Tokens repeated between neighbouring chunks.")
+    embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description="How the embedder runs: ONNX Runtime with int8 weights (fastest), "
+        "ONNX float32, or torch.",
+    )
+    chunk_tokens: int = Field(128, ge=32, le=512, description="Embedder tokens per chunk.")
+    chunk_overlap: int = Field(24, ge=0, description="Tokens repeated between neighbouring chunks.")
     top_k: int = Field(4, ge=1, le=50, description="Passages given to the model per question.")
+    hybrid: bool = Field(True, description="Fuse keyword (BM25) search with vector search.")
+    min_relevance: float = Field(
+        0.2,
+        ge=-1.0,
+        le=1.0,
+        description="Below this cosine similarity no passage counts as relevant, and the answer "
+        "says the documents hold nothing on the question.",
+    )
     max_file_mb: int = Field(500, ge=1, description="Larger PDFs are refused.")
     max_pages: int = Field(10_000, ge=1, description="Longer PDFs are refused.")
     pdf_timeout_s: float = Field(300.0, gt=0, description="Time allowed to read one PDF.")
@@ -88,6 +114,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default_factory=default_data_dir, description="All state: library, chats."
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("quipu", appauthor=False)),
+        description="Rebuildable files shared by every library (the embedder's ONNX export).",
     )
     model: ModelSettings = Field(default_factory=ModelSettings)
     rag: RagSettings = Field(default_factory=RagSettings)

@@ -16,10 +16,12 @@ from models.download import DownloadProgress, download
 from models.errors import ModelError
 from models.llamacpp import LlamaRuntime
 from models.registry import BUNDLED_ID, ModelRegistry
+from models.remote import RemoteChatModel
 from rag.answer import Answerer
-from rag.embed import SentenceTransformerEmbedder
+from rag.embed import Embedder
 from rag.extract import IsolatedPdfReader
 from rag.ingest import Ingestor
+from rag.onnx_embed import make_embedder
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
 
@@ -61,9 +63,9 @@ class Services:
     """Everything the UI and CLI use, built once per process."""
 
     settings: Settings
-    embedder: SentenceTransformerEmbedder
+    embedder: Embedder
     store: ChunkStore
-    model: LlamaRuntime
+    model: LlamaRuntime | RemoteChatModel
     retriever: Retriever
     ingestor: Ingestor
     answerer: Answerer
@@ -203,11 +205,21 @@ def generation_options(settings: Settings, saved: dict[str, object]) -> Generati
 
 def build_model(
     settings: Settings, path: Path, saved: dict[str, object] | None = None
-) -> LlamaRuntime:
-    """A llama.cpp runtime for `path`: the settings' window and sampling, then the model's own."""
+) -> LlamaRuntime | RemoteChatModel:
+    """A llama.cpp runtime for `path` (the settings' window and sampling, then the model's own),
+    or the OpenAI-compatible server of `settings.model.llm_url` when one is set."""
     m = settings.model
     saved = saved or {}
     options = generation_options(settings, saved)
+    if m.llm_url:
+        return RemoteChatModel(
+            m.llm_url,
+            api_key=m.llm_api_key,
+            model=m.llm_model,
+            n_ctx=m.n_ctx,
+            default_options=options,
+            read_timeout_s=m.llm_timeout_s,
+        )
     return LlamaRuntime(
         path,
         n_ctx=int(str(saved.get("n_ctx", m.n_ctx))),
@@ -221,7 +233,11 @@ def build_model(
 def build_services(settings: Settings) -> Services:
     """Construct every service; heavy weights load lazily (see `Services.warm_up`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedder = SentenceTransformerEmbedder(settings.rag.embedder)
+    embedder = make_embedder(
+        settings.rag.embedder,
+        backend=settings.rag.embed_backend,
+        cache_dir=settings.cache_dir / "embedders",
+    )
     store = ChunkStore(
         None if settings.store.chroma_url else settings.chroma_dir,
         url=settings.store.chroma_url,
@@ -233,9 +249,11 @@ def build_services(settings: Settings) -> Services:
         log.warning("finished or undid interrupted work on: %s", ", ".join(rolled_back))
     registry = build_registry(settings)
     active_id, model_path = active_model(settings, registry)
+    if settings.model.llm_url:
+        active_id = f"server {settings.model.llm_url}"
     saved = registry.model_settings(active_id)
     model = build_model(settings, model_path, saved)
-    retriever = Retriever(embedder, store, top_k=settings.rag.top_k)
+    retriever = Retriever(embedder, store, top_k=settings.rag.top_k, hybrid=settings.rag.hybrid)
     reader = IsolatedPdfReader(
         timeout_s=settings.rag.pdf_timeout_s, max_pages=settings.rag.max_pages
     )
@@ -252,6 +270,7 @@ def build_services(settings: Settings) -> Services:
         model,
         answer_reserve=model.default_options.max_tokens,
         system_prompt=str(saved.get("system_prompt") or "") or settings.model.system_prompt,
+        min_relevance=settings.rag.min_relevance,
     )
     return Services(
         settings=settings,

@@ -15,6 +15,33 @@ from rag.retrieve import Retriever
 from rag.types import Answer, CancelToken, ChatModel, Citation, Hit, Message
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
+# Words that point back at an earlier turn ("what about its debt?", "and in 2021?").
+_REFERS_BACK = re.compile(
+    r"\b(it|its|it's|they|them|their|this|that|these|those|he|she|his|her|there|same|"
+    r"above|previous|also|too|what about|how about)\b|^\s*(and|but|or|so)\b",
+    re.IGNORECASE,
+)
+_SHORT_QUESTION_WORDS = 6
+
+NOTHING_RELEVANT = (
+    "I found nothing about this in your documents, so I will not guess. "
+    'Try other words, pick another document, or turn off "Answer from my documents" '
+    "to chat without them."
+)
+
+
+def standalone_query(question: str, history: Sequence[Message]) -> str:
+    """The text to search with: a follow-up question gets the previous question prepended.
+
+    "What about 2021?" after "What was Adobe's revenue in 2020?" searches for both, so the
+    retriever knows the subject. A question that names its own subject is searched alone.
+    """
+    previous = next((m["content"] for m in reversed(history) if m.get("role") == "user"), None)
+    if not previous:
+        return question
+    if len(question.split()) > _SHORT_QUESTION_WORDS and not _REFERS_BACK.search(question):
+        return question
+    return f"{previous}\n{question}"
 
 
 def cited_numbers(text: str) -> set[int]:
@@ -49,12 +76,21 @@ class Answerer:
         *,
         answer_reserve: int = 512,
         system_prompt: str | None = None,
+        min_relevance: float = 0.0,
     ) -> None:
-        """Args: the retriever, the chat model, the tokens kept free for the answer."""
+        """Args:
+        retriever: finds the passages.
+        model: writes the answer.
+        answer_reserve: tokens kept free for the answer.
+        system_prompt: replaces the default instructions.
+        min_relevance: when no passage is at least this similar to the question (cosine), the
+            answer says that the documents hold nothing on it instead of asking the model.
+        """
         self.retriever = retriever
         self.model = model
         self.answer_reserve = answer_reserve
         self.system_prompt = system_prompt
+        self.min_relevance = min_relevance
 
     def ask(
         self,
@@ -82,7 +118,14 @@ class Answerer:
             raise EmptyQuestion("the question is empty: type what you want to know")
         if use_documents is None:
             use_documents = bool(file_names) or self.retriever.store.chunk_count() > 0
-        hits = self.retriever.search(question, file_names=file_names) if use_documents else []
+        hits: list[Hit] = []
+        if use_documents:
+            query = standalone_query(question, history)
+            hits = self.retriever.search(query, file_names=file_names)
+            if not hits or max(h.score for h in hits) < self.min_relevance:
+                yield NOTHING_RELEVANT
+                yield Answer(text=NOTHING_RELEVANT, used_documents=True)
+                return
         prompt = build_messages(
             question,
             hits,

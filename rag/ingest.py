@@ -54,9 +54,9 @@ class Ingestor:
         embedder: Embedder,
         store: ChunkStore,
         *,
-        chunk_tokens: int = 200,
-        chunk_overlap: int = 40,
-        embed_batch: int = 32,
+        chunk_tokens: int = 128,
+        chunk_overlap: int = 24,
+        embed_batch: int = 64,
         read: Callable[..., list[Page]] = read_pdf,
         max_file_bytes: int | None = None,
     ) -> None:
@@ -177,7 +177,7 @@ class Ingestor:
         yield progress("embedding", 0, len(chunks))
         for start in range(0, len(chunks), self.embed_batch):
             batch = chunks[start : start + self.embed_batch]
-            vectors.extend(self.embedder.embed([c.text for c in batch]))
+            vectors.extend(self.embedder.embed([c.indexed_text for c in batch]))
             yield progress("embedding", len(vectors), len(chunks))
         yield progress("storing", 0, 1)
         document = Document(

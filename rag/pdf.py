@@ -23,15 +23,50 @@ log = logging.getLogger(__name__)
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_LEADER_DOTS = re.compile(r"(?: ?\.){4,}")  # "Total assets ........ 1,234" in tables of figures
+_DIGITS = re.compile(r"\d+")
+_EDGE_LINES = 3  # lines at the top and at the bottom of a page that may be running headers
 
 
 def clean_text(text: str) -> str:
     """Normalise extracted text: NFKC, joined hyphenated line breaks, collapsed spaces."""
     text = unicodedata.normalize("NFKC", text).replace("\x00", "")
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
+    text = _LEADER_DOTS.sub(" ", text)
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.splitlines())
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def _edge_indexes(lines: list[str]) -> list[int]:
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    return filled[:_EDGE_LINES] + filled[-_EDGE_LINES:]
+
+
+def remove_running_lines(texts: list[str], *, min_pages: int = 4, share: float = 0.3) -> list[str]:
+    """Drop running headers and footers: lines at a page's top or bottom that recur on many pages.
+
+    Lines are compared with their digits masked, so "Page 7 of 90" and "Page 8 of 90" match.
+    A line counts as running when it is on at least `share` of the pages (and `min_pages`).
+    """
+    if len(texts) < min_pages:
+        return texts
+    split = [text.splitlines() for text in texts]
+    seen: dict[str, int] = {}
+    for lines in split:
+        for key in {_DIGITS.sub("#", lines[i].strip().lower()) for i in _edge_indexes(lines)}:
+            seen[key] = seen.get(key, 0) + 1
+    limit = max(min_pages, int(share * len(texts)))
+    running = {key for key, count in seen.items() if count >= limit}
+    if not running:
+        return texts
+    cleaned = []
+    for lines in split:
+        drop = {
+            i for i in _edge_indexes(lines) if _DIGITS.sub("#", lines[i].strip().lower()) in running
+        }
+        cleaned.append("\n".join(line for i, line in enumerate(lines) if i not in drop).strip())
+    return cleaned
 
 
 def _locked_message(password: str | None) -> str:
@@ -98,7 +133,6 @@ def read_pdf(
     """
     name = file_name or path.name
     reader = open_pdf(path, password=password)
-    pages: list[Page] = []
     try:
         count = len(reader.pages)
     except Exception as exc:
@@ -109,15 +143,26 @@ def read_pdf(
         raise PdfUnreadable(
             name, f"{count} pages is over the limit of {max_pages} (QUIPU_RAG__MAX_PAGES)"
         )
+    raw: list[str] = []
     for index in range(count):
         try:
-            text = reader.pages[index].extract_text() or ""
+            raw.append(reader.pages[index].extract_text() or "")
         except Exception as exc:  # one bad page must not lose the document
             log.warning("%s: page %d could not be read: %s", name, index + 1, exc)
-            text = ""
-        pages.append(
-            Page(file_id=file_id, file_name=name, page_no=index + 1, text=clean_text(text))
-        )
-    if not any(p.text for p in pages):
-        raise PdfNoText(name, count)
-    return pages
+            raw.append("")
+    return pages_from_text(raw, file_id=file_id, file_name=name)
+
+
+def pages_from_text(raw: list[str], *, file_id: str, file_name: str) -> list[Page]:
+    """Pages from pypdf's text of each page: cleaned, running headers and footers removed.
+
+    Raises:
+        PdfNoText: not one page has text.
+    """
+    texts = remove_running_lines([clean_text(text) for text in raw])
+    if not any(texts):
+        raise PdfNoText(file_name, len(raw))
+    return [
+        Page(file_id=file_id, file_name=file_name, page_no=number, text=text)
+        for number, text in enumerate(texts, start=1)
+    ]

@@ -1,23 +1,72 @@
-"""Query text -> ranked hits from the library (vector search, optional per-document filter)."""
+"""Query text -> ranked hits from the library: vector and keyword search fused, one hit per page.
+
+1. Vector search (Chroma, cosine) and BM25 (`rag.lexical`) each rank `candidates` chunks, within
+   the documents the user picked when they picked any.
+2. Reciprocal-rank fusion merges the two rankings (a chunk's score is the sum of w/(60 + rank),
+   w = 1 for vectors, 0.6 for keywords): no score calibration between the two is needed, and a
+   chunk both find rises to the top.
+3. At most `per_page` chunks per page are kept, so k hits cover k pages rather than repeating one.
+
+Every hit carries its cosine similarity to the query (also for chunks only BM25 found), which the
+answerer compares with its relevance floor. `bench/retrieval.py` measures each of these steps.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from rag.embed import Embedder
 from rag.errors import DocumentNotFound
+from rag.lexical import LexicalIndex
 from rag.store import ChunkStore
 from rag.types import Hit
 
+RRF_K = 60
+# Keyword ranks count a little less than vector ranks: a long question shares many common words
+# with unrelated passages. bench/retrieval.py: 0.5-0.7 beat 1.0 (and 0.3) on the dev set.
+KEYWORD_WEIGHT = 0.6
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K
+) -> list[str]:
+    """Ids ordered by the sum over rankings of weight / (k + rank); ties keep first-seen order."""
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores, key=lambda item: -scores[item])
+
 
 class Retriever:
-    """Embeds a query and asks the store for its nearest chunks."""
+    """Hybrid search over one library."""
 
-    def __init__(self, embedder: Embedder, store: ChunkStore, *, top_k: int = 4) -> None:
-        """Args: the embedder the library was built with, the store, and the default k."""
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: ChunkStore,
+        *,
+        top_k: int = 4,
+        hybrid: bool = True,
+        candidates: int = 50,
+        per_page: int = 1,
+    ) -> None:
+        """Args:
+        embedder: the embedder the library was built with.
+        store: the library.
+        top_k: hits returned when the caller does not say.
+        hybrid: fuse BM25 with vector search (False: vector search only).
+        candidates: how many each search ranks before fusion.
+        per_page: most hits from one page (0: no limit).
+        """
         self.embedder = embedder
         self.store = store
         self.top_k = top_k
+        self.candidates = candidates
+        self.per_page = per_page
+        self.lexical = LexicalIndex(store.signature, store.lexical_entries) if hybrid else None
 
     def file_ids(self, file_names: Sequence[str]) -> list[str]:
         """Content ids of the named documents.
@@ -39,6 +88,39 @@ class Retriever:
         """The best `k` chunks for `query`, best first; only from `file_names` when given."""
         if not query.strip():
             return []
+        k = k or self.top_k
         ids = self.file_ids(file_names) if file_names else None
         vector = self.embedder.embed([query])[0]
-        return self.store.query(vector, k or self.top_k, file_ids=ids)
+        pool = max(self.candidates, 3 * k)
+        dense = self.store.query(vector, pool, file_ids=ids)
+        if self.lexical is None:
+            return self._diverse(dense, k)
+        sparse = self.lexical.search(query, pool, file_ids=ids)
+        by_id = {h.chunk.id: h for h in dense}
+        order = reciprocal_rank_fusion(
+            [[h.chunk.id for h in dense], [cid for cid, _ in sparse]], [1.0, KEYWORD_WEIGHT]
+        )
+        # Only chunks that can still make the cut need fetching; a page limit may skip some.
+        wanted = order[: 5 * k if self.per_page else k]
+        missing = [cid for cid in wanted if cid not in by_id]
+        if missing:
+            query_vector = np.asarray(vector, dtype=np.float32)
+            for chunk, embedding in self.store.get_chunks(missing):
+                score = float(np.dot(query_vector, np.asarray(embedding, dtype=np.float32)))
+                by_id[chunk.id] = Hit(chunk=chunk, score=score)
+        return self._diverse([by_id[cid] for cid in wanted if cid in by_id], k)
+
+    def _diverse(self, hits: Sequence[Hit], k: int) -> list[Hit]:
+        """The first `k` hits, at most `per_page` from any one page."""
+        if not self.per_page:
+            return list(hits[:k])
+        kept: list[Hit] = []
+        per_page: dict[tuple[str, int], int] = {}
+        for hit in hits:
+            page = (hit.chunk.file_id, hit.chunk.page_start)
+            if per_page.get(page, 0) < self.per_page:
+                kept.append(hit)
+                per_page[page] = per_page.get(page, 0) + 1
+            if len(kept) == k:
+                break
+        return kept

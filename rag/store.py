@@ -25,15 +25,19 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+import httpx
 from chromadb.config import Settings as ChromaSettings
 
 from rag.errors import DiskFull, EmbedderMismatch, StoreError
+from rag.lexical import LexicalEntry
 from rag.types import Chunk, Document, Hit
 
 log = logging.getLogger(__name__)
 
 _NO_VECTOR = [0.0]  # document records are looked up by id/metadata, never by similarity
 _SPACE_MARGIN_BYTES = 4_000_000  # room for Chroma's own bookkeeping and the journal
+_CONNECT_TIMEOUT_S = 3.0
+_SERVER_TIMEOUT_S = 30.0
 
 
 def _to_document(file_id: str, meta: dict[str, Any]) -> Document:
@@ -114,12 +118,19 @@ def _client(path: Path | None, url: str | None) -> Any:
     try:
         if url:
             parts = urlparse(url)
-            return chromadb.HttpClient(
-                host=parts.hostname or "localhost",
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise StoreError(f"{url!r} is not a Chroma server URL (http://HOST:PORT)")
+            client = chromadb.HttpClient(
+                host=parts.hostname,
                 port=parts.port or (443 if parts.scheme == "https" else 8000),
                 ssl=parts.scheme == "https",
                 settings=settings,
             )
+            # Chroma's client waits forever by default; a hung server must fail in seconds.
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if session is not None:
+                session.timeout = httpx.Timeout(_SERVER_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S)
+            return client
         if path is None:
             raise StoreError("a store needs a directory or a server URL")
         path.mkdir(parents=True, exist_ok=True)
@@ -240,6 +251,7 @@ class ChunkStore:
                             "file_name": c.file_name,
                             "page_start": c.page_start,
                             "page_end": c.page_end,
+                            "context": c.context,
                         }
                         for c in part
                     ],
@@ -377,21 +389,89 @@ class ChunkStore:
             )
         except Exception as exc:
             raise StoreError(f"search failed: {exc}") from exc
-        hits: list[Hit] = []
-        for chunk_id, text, meta, distance in zip(
-            got["ids"][0],
-            got["documents"][0],
-            got["metadatas"][0],
-            got["distances"][0],
-            strict=True,
-        ):
-            chunk = Chunk(
-                id=chunk_id,
-                text=text,
-                file_id=str(meta["file_id"]),
-                file_name=str(meta["file_name"]),
-                page_start=int(meta["page_start"]),
-                page_end=int(meta["page_end"]),
+        return [
+            Hit(chunk=_to_chunk(chunk_id, text, meta), score=1.0 - float(distance))
+            for chunk_id, text, meta, distance in zip(
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=True,
             )
-            hits.append(Hit(chunk=chunk, score=1.0 - float(distance)))
-        return hits
+        ]
+
+    def get_chunks(self, ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """Chunks by id with their vectors, in the order asked (unknown ids are skipped)."""
+        if not ids:
+            return []
+        try:
+            got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        except Exception as exc:
+            raise StoreError(f"could not read chunks: {exc}") from exc
+        found = {
+            chunk_id: (_to_chunk(chunk_id, text, meta), [float(x) for x in vector])
+            for chunk_id, text, meta, vector in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+            )
+        }
+        return [found[i] for i in ids if i in found]
+
+    def document_chunks(self, file_id: str) -> list[tuple[Chunk, list[float]]]:
+        """Every chunk of one document with its vector, in reading order (for export)."""
+        try:
+            got = self._chunks.get(
+                where={"file_id": file_id}, include=["documents", "metadatas", "embeddings"]
+            )
+        except Exception as exc:
+            raise StoreError(f"could not read document {file_id[:12]}: {exc}") from exc
+        pairs = [
+            (_to_chunk(chunk_id, text, meta), [float(x) for x in vector])
+            for chunk_id, text, meta, vector in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+            )
+        ]
+        return sorted(pairs, key=lambda pair: pair[0].id)
+
+    def signature(self) -> str:
+        """Changes whenever a document is added or removed (by any process)."""
+        try:
+            got = self._docs.get(where={"status": "complete"}, include=[])
+            count = self._chunks.count()
+        except Exception as exc:
+            raise StoreError(f"could not read the library: {exc}") from exc
+        return f"{count}:" + ",".join(sorted(got["ids"]))
+
+    def lexical_entries(self, page_size: int = 5000) -> list[LexicalEntry]:
+        """Every chunk's searchable text (of complete documents), for the keyword index."""
+        entries: list[LexicalEntry] = []
+        complete = {d.file_id for d in self._complete()}
+        try:
+            offset = 0
+            while True:
+                got = self._chunks.get(
+                    include=["documents", "metadatas"], limit=page_size, offset=offset
+                )
+                for chunk_id, text, meta in zip(
+                    got["ids"], got["documents"], got["metadatas"], strict=True
+                ):
+                    if meta["file_id"] in complete:  # not the chunks of a half-written document
+                        chunk = _to_chunk(chunk_id, text, meta)
+                        entries.append(LexicalEntry(chunk_id, chunk.file_id, chunk.indexed_text))
+                if len(got["ids"]) < page_size:
+                    break
+                offset += page_size
+        except Exception as exc:
+            raise StoreError(f"could not read the library: {exc}") from exc
+        return entries
+
+
+def _to_chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=chunk_id,
+        text=text,
+        file_id=str(meta["file_id"]),
+        file_name=str(meta["file_name"]),
+        page_start=int(meta["page_start"]),
+        page_end=int(meta["page_end"]),
+        context=str(meta.get("context") or ""),
+    )

@@ -27,11 +27,17 @@ class Chunk:
     file_name: str
     page_start: int
     page_end: int
+    context: str = ""  # document title and page heading, searched with the text, not shown
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and keyword-indexed: the context line, then the text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk found for a query; `score` is cosine similarity (higher is closer)."""
+    """A chunk found for a query; `score` is cosine similarity to the query (higher is closer)."""
 
     chunk: Chunk
     score: float

@@ -58,6 +58,19 @@ def aurora_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder():
+    """The app's default: bundled all-MiniLM-L6-v2 exported to ONNX with int8 weights."""
+    from app.settings import Settings
+    from rag.onnx_embed import OnnxEmbedder
+
+    embedder = OnnxEmbedder(cache_dir=Settings().cache_dir / "embedders")
+    embedder.warm_up()
+    yield embedder
+    embedder.close()
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The same model through sentence-transformers and torch (the reference)."""
     from rag.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()

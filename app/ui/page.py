@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.openai_api import build_router
 from app.shapes import citation_json, file_result_json, hit_json
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
@@ -206,7 +207,7 @@ def launch(
         server_name=ui.host,
         server_port=ui.port or None,
         inbrowser=ui.open_browser,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         show_error=True,
         ssr_mode=False,
         theme=theme(),
@@ -216,5 +217,10 @@ def launch(
         auth=credentials or None,
         auth_message="Quipu: sign in to reach this library." if credentials else None,
         quiet=not block,
+        # The OpenAI-compatible API shares the server (and the model's one-at-a-time lock); its
+        # routes exist from the first request on.
+        app_kwargs={"routes": list(build_router(services, credentials or []).routes)},
     )
+    if block:
+        demo.block_thread()
     return demo

@@ -7,10 +7,12 @@ import pytest
 from tests.fakes import HashEmbedder
 
 
-@pytest.fixture(params=["hash", "minilm"])
+@pytest.fixture(params=["hash", "minilm-onnx-int8", "minilm-torch"])
 def embedder(request):
     if request.param == "hash":
         return HashEmbedder()
+    if request.param == "minilm-torch":
+        return request.getfixturevalue("torch_embedder")
     return request.getfixturevalue("real_embedder")
 
 
@@ -39,3 +41,35 @@ class TestEmbedderContract:
 
     def test_empty_input_gives_no_vectors(self, embedder):
         assert embedder.embed([]) == []
+
+
+@pytest.mark.integration
+def test_onnx_int8_vectors_agree_with_torch(real_embedder, torch_embedder, aurora_pdf):
+    """The fast backend is the same model: its vectors point where torch's do."""
+    from rag.pdf import read_pdf
+
+    texts = [p.text for p in read_pdf(aurora_pdf, file_id="a" * 64)]
+    texts += ["What was the total current liabilities at year end?", "glaciers", "x " * 400]
+    fast = real_embedder.embed(texts)
+    reference = torch_embedder.embed(texts)
+    agreement = [cosine(a, b) for a, b in zip(fast, reference)]
+    assert min(agreement) > 0.95, agreement
+    assert real_embedder.count_tokens("Total current liabilities") == torch_embedder.count_tokens(
+        "Total current liabilities"
+    )
+    assert real_embedder.dimension == torch_embedder.dimension == 384
+
+
+@pytest.mark.integration
+def test_onnx_export_is_cached_and_reused(tmp_path):
+    """The first use exports once; a second embedder loads the export without torch."""
+    from rag.onnx_embed import OnnxEmbedder
+
+    first = OnnxEmbedder(cache_dir=tmp_path)
+    first.warm_up()
+    (folder,) = list(tmp_path.iterdir())
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    second = OnnxEmbedder(cache_dir=tmp_path)
+    assert second.embed(["same text"]) == first.embed(["same text"])
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no leftover temp folders

@@ -25,27 +25,41 @@ def test_sentences_split_on_terminal_punctuation_and_paragraphs():
     ]
 
 
-def test_chunks_respect_the_token_budget_and_keep_whole_sentences():
-    sentences = [f"Sentence number {i} has exactly seven words." for i in range(40)]
+def test_chunks_respect_the_token_budget_and_keep_whole_lines():
+    lines = [f"Line number {i} has exactly seven words" for i in range(40)]
     chunks = split_pages(
-        [page(1, " ".join(sentences))], max_tokens=30, overlap_tokens=0, count_tokens=words
+        [page(1, "\n".join(lines))], max_tokens=30, overlap_tokens=0, count_tokens=words
     )
     assert len(chunks) > 5
     for chunk in chunks:
         assert words(chunk.text) <= 30
-        assert chunk.text.endswith("words.")
-    joined = " ".join(c.text for c in chunks)
-    assert joined == " ".join(sentences)
+        assert all(line in lines for line in chunk.text.split("\n"))  # table rows stay whole
+    assert "\n".join(c.text for c in chunks) == "\n".join(lines)
 
 
-def test_overlap_repeats_trailing_sentences_of_the_previous_chunk():
-    sentences = [f"Fact {i} is here now." for i in range(20)]
+def test_overlap_repeats_trailing_lines_of_the_previous_chunk():
+    lines = [f"Fact {i} is here now." for i in range(20)]
     chunks = split_pages(
-        [page(1, " ".join(sentences))], max_tokens=20, overlap_tokens=5, count_tokens=words
+        [page(1, "\n".join(lines))], max_tokens=20, overlap_tokens=5, count_tokens=words
     )
+    assert len(chunks) > 3
     for prev, nxt in zip(chunks, chunks[1:]):
-        last_sentence = prev.text.split(". ")[-1].rstrip(".")
-        assert nxt.text.startswith(last_sentence)
+        assert nxt.text.split("\n")[0] == prev.text.split("\n")[-1]
+
+
+def test_context_names_the_document_and_the_page_heading():
+    body = "\n".join(f"Total item {i} 1,234 5,678" for i in range(30))
+    pages = [
+        Page("f" * 64, "ACME_2015_10K.pdf", 1, f"CONSOLIDATED BALANCE SHEETS\n{body}"),
+        Page("f" * 64, "ACME_2015_10K.pdf", 2, "12\n$ 4"),
+    ]
+    chunks = split_pages(pages, max_tokens=40, overlap_tokens=0, count_tokens=words)
+    first, later = chunks[0], chunks[1]
+    assert first.context == "ACME 2015 10K"  # the page's first chunk holds the heading itself
+    assert later.context == "ACME 2015 10K — CONSOLIDATED BALANCE SHEETS / Total item 0 1,234 5,678"
+    assert later.indexed_text.startswith(later.context + "\n")
+    assert "CONSOLIDATED" not in later.text  # shown text is the page's own
+    assert chunks[-1].context == "ACME 2015 10K"  # no heading on a page of figures
 
 
 def test_chunks_never_cross_pages_and_carry_their_page():
@@ -60,7 +74,7 @@ def test_chunks_never_cross_pages_and_carry_their_page():
     assert "Beta" in chunks[1].text and "Alpha" not in chunks[1].text
 
 
-def test_overlong_sentence_is_split_on_words():
+def test_overlong_line_is_split_on_words():
     long = " ".join(f"w{i}" for i in range(95))
     chunks = split_pages([page(1, long)], max_tokens=20, overlap_tokens=0, count_tokens=words)
     assert all(words(c.text) <= 20 for c in chunks)

@@ -1,0 +1,191 @@
+"""Quipu as an OpenAI-compatible server, beside the page: `/v1/models`, `/v1/chat/completions`.
+
+Existing clients (the `openai` package, editors, other chat UIs) point at http://HOST:PORT/v1.
+Two models are listed: `quipu` answers from the library (its sources come back in an extra
+`sources` field, on the last chunk when streaming) and `quipu-chat` chats without the documents.
+An extra `files` field in the request limits retrieval to those documents. When the page has
+passwords, requests need one of the same `user:password` pairs, as a Bearer token or HTTP Basic.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.messages import describe
+from app.shapes import citation_json
+from app.wiring import Services
+from rag.types import Answer
+
+RAG_MODEL = "quipu"
+CHAT_MODEL = "quipu-chat"
+
+
+class ChatMessage(BaseModel):
+    """One OpenAI chat message (text content only)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The message's text, also from the list-of-parts form."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """The fields of an OpenAI chat completion request that Quipu uses; others are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = RAG_MODEL
+    messages: list[ChatMessage]
+    stream: bool = False
+    files: list[str] | None = Field(None, description="Quipu extra: only these documents.")
+
+
+def _authorized(request: Request, credentials: list[tuple[str, str]]) -> bool:
+    if not credentials:
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip()).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+    else:
+        return False
+    return any(
+        secrets.compare_digest(given, f"{user}:{password}") for user, password in credentials
+    )
+
+
+def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIRouter:
+    """The /v1 routes, answering with `services`."""
+    router = APIRouter(prefix="/v1")
+
+    def check(request: Request) -> None:
+        if not _authorized(request, credentials):
+            raise HTTPException(
+                status_code=401,
+                detail="this Quipu needs a password: send user:password as the API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @router.get("/models")
+    def models(request: Request) -> dict[str, Any]:
+        check(request)
+        created = int(time.time())
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "quipu"}
+                for name in (RAG_MODEL, CHAT_MODEL)
+            ],
+        }
+
+    @router.post("/chat/completions", response_model=None)
+    def chat(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
+        check(request)
+        if body.model not in (RAG_MODEL, CHAT_MODEL):
+            return _error(404, f"unknown model {body.model!r}: use {RAG_MODEL} or {CHAT_MODEL}")
+        turns = [m for m in body.messages if m.role in ("user", "assistant")]
+        if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
+            return _error(400, "the last message must be the user's question")
+        history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
+        try:
+            parts = services.answerer.ask(
+                turns[-1].text(),
+                history,
+                use_documents=body.model == RAG_MODEL,
+                file_names=body.files or None,
+            )
+            first = next(parts)  # retrieval errors surface here, before any byte is sent
+        except Exception as exc:
+            return _error(400, describe(exc))
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        if body.stream:
+            return StreamingResponse(
+                _events(completion_id, body.model, first, parts), media_type="text/event-stream"
+            )
+        text, answer = _collect(first, parts)
+        return JSONResponse(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "sources": [citation_json(c) for c in answer.citations] if answer else [],
+            }
+        )
+
+    return router
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error"}}, status_code=status
+    )
+
+
+def _collect(first: str | Answer, parts: Iterator[str | Answer]) -> tuple[str, Answer | None]:
+    text: list[str] = []
+    answer: Answer | None = None
+    for part in [first, *parts]:
+        if isinstance(part, Answer):
+            answer = part
+        else:
+            text.append(part)
+    return (answer.text if answer else "".join(text)), answer
+
+
+def _events(
+    completion_id: str, model: str, first: str | Answer, parts: Iterator[str | Answer]
+) -> Iterator[str]:
+    """Server-sent events in OpenAI's chunk format; sources ride on the last chunk."""
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""}, None)
+    try:
+        for part in [first, *parts]:
+            if isinstance(part, Answer):
+                yield chunk({}, "stop", sources=[citation_json(c) for c in part.citations])
+            elif part:
+                yield chunk({"content": part}, None)
+    except Exception as exc:  # the stream has started: report in-band, as OpenAI servers do
+        yield f"data: {json.dumps({'error': {'message': describe(exc)}})}\n\n"
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,249 @@
+"""Retrieval quality on real PDFs: Quipu's retrieval against a naive pipeline, in one run.
+
+    python launch.py bench retrieval          # or: .venv/bin/python bench/retrieval.py
+
+Reads the FinanceBench dev set from ../shared/bench/financebench-dev (PDFs + questions with
+0-based evidence pages), ingests it into a fresh data dir with the app's own ingestor and
+retriever (`build_services`, as `python launch.py` runs them), and prints page-level recall@1/5/10
+and MRR for two scopes: within the question's document (the document filter of the UI, `search
+--file`) and across the whole library. A hit is a retrieved chunk on an evidence page.
+
+The naive baseline is measured in the same run on the same pages: pypdf's plain text of each page
+cut into fixed 1000-character chunks, embedded with the same embedder, plain vector top-k.
+
+To fit the 15 minutes: pypdf runs once per file, in a process per core, and both pipelines get its
+page texts (the app's ingestor gets them through its `read` hook; everything after reading is the
+app's code). `--ablate` adds rows that switch off one step of Quipu's retrieval at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app import privacy  # noqa: E402
+
+privacy.apply()
+
+DEFAULT_SET = ROOT.parent / "shared" / "bench" / "financebench-dev"
+KS = (1, 5, 10)
+NAIVE_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    doc: str  # file name, with .pdf
+    evidence: frozenset[int]  # 1-based pages
+
+
+def load_questions(folder: Path) -> list[Question]:
+    out = []
+    for line in (folder / "questions.jsonl").read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        pages = frozenset(int(e["evidence_page_num"]) + 1 for e in row["evidence"])
+        out.append(Question(row["question"], f"{row['doc_name']}.pdf", pages))
+    return out
+
+
+def raw_pages(path: str) -> tuple[str, list[str]]:
+    """pypdf's plain text of every page (run in a worker process)."""
+    from rag.pdf import open_pdf
+
+    reader = open_pdf(Path(path))
+    texts = []
+    for page in reader.pages:
+        try:
+            texts.append(page.extract_text() or "")
+        except Exception:
+            texts.append("")
+    return path, texts
+
+
+def score(questions: Sequence[Question], search: Callable[[Question], list[tuple[str, int]]]):
+    """recall@k for KS and MRR@10 at page level."""
+    found = {k: 0 for k in KS}
+    rr = 0.0
+    for q in questions:
+        hits = search(q)
+        rank = next(
+            (i for i, (doc, page) in enumerate(hits, 1) if doc == q.doc and page in q.evidence),
+            None,
+        )
+        if rank is not None:
+            rr += 1 / rank
+            for k in KS:
+                found[k] += rank <= k
+    n = len(questions)
+    return {**{f"r@{k}": found[k] / n for k in KS}, "mrr": rr / n}
+
+
+def row(name: str, doc: dict, lib: dict) -> str:
+    cells = " ".join(f"{doc[f'r@{k}']:6.2f}" for k in KS) + f" {doc['mrr']:6.2f}"
+    cells += "  |" + " ".join(f"{lib[f'r@{k}']:6.2f}" for k in KS) + f" {lib['mrr']:6.2f}"
+    return f"{name:34s}{cells}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="the dev set folder")
+    parser.add_argument("--data-dir", type=Path, help="where to build the library (default: temp)")
+    parser.add_argument("--ablate", action="store_true", help="also switch steps off one by one")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+
+    from app.settings import Settings
+    from app.wiring import build_services
+    from rag.ingest import file_sha256
+    from rag.pdf import pages_from_text
+    from rag.retrieve import Retriever
+
+    questions = load_questions(args.set)
+    pdfs = sorted((args.set / "pdfs").glob("*.pdf"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="quipu-bench-"))
+    print(f"{len(pdfs)} PDFs, {len(questions)} questions; library in {data_dir}", flush=True)
+
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, min(len(pdfs), os.cpu_count() or 1))) as pool:
+        raw = dict(pool.map(raw_pages, [str(p) for p in pdfs]))
+    pages_total = sum(len(t) for t in raw.values())
+    t_read = time.perf_counter() - started
+    print(f"read {pages_total} pages in {t_read:.0f} s (pypdf, one process per core)", flush=True)
+
+    services = build_services(Settings(data_dir=data_dir))
+    ids = {str(p): file_sha256(p) for p in pdfs}
+
+    def cached_read(path: Path, *, file_id: str, file_name: str, password=None, **_):
+        return pages_from_text(raw[str(path)], file_id=file_id, file_name=file_name)
+
+    services.ingestor.read = cached_read
+    started = time.perf_counter()
+    report = services.ingestor.ingest(pdfs)
+    t_ours = time.perf_counter() - started
+    failed = [r for r in report.files if r.status != "ok"]
+    if failed:
+        print("not indexed:", [(r.file_name, r.detail) for r in failed])
+    chunks_ours = services.store.chunk_count()
+    print(
+        f"Quipu: {chunks_ours} chunks embedded and stored in {t_ours:.0f} s "
+        f"({chunks_ours / t_ours:.1f} chunks/s)",
+        flush=True,
+    )
+
+    def quipu(retriever: Retriever, scope: str) -> Callable[[Question], list[tuple[str, int]]]:
+        def search(q: Question) -> list[tuple[str, int]]:
+            names = [q.doc] if scope == "doc" else None
+            hits = retriever.search(q.text, k=max(KS), file_names=names)
+            return [(h.chunk.file_name, h.chunk.page_start) for h in hits]
+
+        return search
+
+    lines = []
+    r = services.retriever
+    lines.append(
+        row(
+            "Quipu (hybrid, 1 hit/page)",
+            score(questions, quipu(r, "doc")),
+            score(questions, quipu(r, "all")),
+        )
+    )
+    if args.ablate:
+        for name, change in (
+            ("  - without BM25", {"hybrid": False}),
+            ("  - without the page limit", {"per_page": 0}),
+        ):
+            kwargs = {"top_k": r.top_k, "hybrid": r.lexical is not None, "per_page": r.per_page}
+            kwargs.update(change)
+            variant = Retriever(r.embedder, r.store, **kwargs)
+            lines.append(
+                row(
+                    name,
+                    score(questions, quipu(variant, "doc")),
+                    score(questions, quipu(variant, "all")),
+                )
+            )
+
+    if not args.no_baseline:
+        lines.append(naive(services, raw, ids, questions))
+    print()
+    print(
+        f"{'page-level, ' + str(len(questions)) + ' questions':34s}"
+        f"{'within the document':^28s}  |{'across the library':^28s}"
+    )
+    print(f"{'':34s}" + ("   r@1    r@5   r@10    MRR  |" * 2).rstrip("|"))
+    for line in lines:
+        print(line)
+    print(f"\ntotal {time.perf_counter() - started + t_read:.0f} s")
+    services.close()
+    return 0
+
+
+def naive(services, raw: dict[str, list[str]], ids: dict[str, str], questions) -> str:
+    """1000-character chunks of plain pypdf text, same embedder, plain vector top-k."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(
+        path=str(services.settings.data_dir / "naive"),
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+    collection = client.create_collection(
+        "naive", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+    )
+    texts, metas = [], []
+    for path, pages in raw.items():
+        name = Path(path).name
+        for number, text in enumerate(pages, start=1):
+            for start in range(0, len(text), NAIVE_CHARS):
+                piece = text[start : start + NAIVE_CHARS]
+                if piece.strip():
+                    texts.append(piece)
+                    metas.append({"file": name, "page": number})
+    started = time.perf_counter()
+    vectors = services.embedder.embed(texts)
+    batch = client.get_max_batch_size()
+    for i in range(0, len(texts), batch):
+        collection.add(
+            ids=[str(j) for j in range(i, min(i + batch, len(texts)))],
+            documents=texts[i : i + batch],
+            embeddings=vectors[i : i + batch],
+            metadatas=metas[i : i + batch],
+        )
+    took = time.perf_counter() - started
+    print(f"naive: {len(texts)} chunks embedded and stored in {took:.0f} s", flush=True)
+
+    def search(scope: str):
+        def run(q: Question) -> list[tuple[str, int]]:
+            vector = services.embedder.embed([q.text])[0]
+            got = collection.query(
+                query_embeddings=[vector],
+                n_results=max(KS),
+                where={"file": q.doc} if scope == "doc" else None,
+                include=["metadatas"],
+            )
+            return [(m["file"], int(m["page"])) for m in got["metadatas"][0]]
+
+        return run
+
+    return row(
+        "naive (1000 chars, vector top-k)",
+        score(questions, search("doc")),
+        score(questions, search("all")),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Beyond one laptop: a real `chroma run` and a real `python -m llama_cpp.server` on loopback.
+
+The same CLI flow (ingest, search, ask) runs once on the embedded defaults and once through the
+two servers; the library moves between them with export/import; a dead, silent or wrong server
+gives a clear message in seconds while the app keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, free_port, run_cli, start_app
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def _server(command: list[str], ready: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        _wait(ready, process, log)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`chroma run` from the chromadb package, with its own folder."""
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    command = [str(BIN / "chroma"), "run", "--path", str(folder / "db"), "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with _server(command, f"{url}/api/v2/heartbeat", folder / "chroma.log"):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m llama_cpp.server` serving the bundled GGUF."""
+    from models.bundled import bundled_model_path
+
+    folder = tmp_path_factory.mktemp("llama-server")
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_model_path())]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]
+    url = f"http://127.0.0.1:{port}/v1"
+    with _server(command, f"{url}/models", folder / "llama.log"):
+        yield url
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def backend_flags(request: pytest.FixtureRequest) -> list[str]:
+    if request.param == "embedded":
+        return []
+    chroma = request.getfixturevalue("chroma_server")
+    llm = request.getfixturevalue("llama_server")
+    # A fresh collection per test keeps the shared server's libraries apart.
+    return ["--chroma-url", chroma, "--llm-url", llm]
+
+
+def test_ingest_search_ask_work_the_same_on_servers(backend_flags, aurora_pdf, tmp_path):
+    env_collection = f"t{int(time.time() * 1000)}"
+    os.environ["QUIPU_STORE__COLLECTION"] = env_collection
+    try:
+        added = run_cli("ingest", str(aurora_pdf), *backend_flags, data_dir=tmp_path)
+        assert added.returncode == 0, added.stderr
+        assert "ok" in added.stdout
+        found = run_cli(
+            "search",
+            "Who started the Aurora project?",
+            "--json",
+            "--k",
+            "3",
+            *backend_flags,
+            data_dir=tmp_path,
+        )
+        assert found.returncode == 0, found.stderr
+        hits = json.loads(found.stdout.splitlines()[0])
+        assert hits[0]["file"] == "aurora-report.pdf" and hits[0]["page"] == 3
+        asked = run_cli(
+            "ask",
+            "Who started the Aurora project, and where?",
+            *backend_flags,
+            data_dir=tmp_path,
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert "aurora-report.pdf" in asked.stdout  # the sources footer
+        if backend_flags:
+            listed = run_cli("models", "list", "--json", *backend_flags, data_dir=tmp_path)
+            assert listed.returncode == 0, listed.stderr
+            assert [m["active"] for m in json.loads(listed.stdout)] == [True]  # the server's one
+            # Nothing was written to the data dir's embedded store: the library is the server's.
+            assert not (tmp_path / "chroma").exists()
+    finally:
+        os.environ.pop("QUIPU_STORE__COLLECTION", None)
+
+
+def test_library_moves_from_embedded_into_a_chroma_server(chroma_server, aurora_pdf, tmp_path):
+    embedded = tmp_path / "laptop"
+    assert run_cli("ingest", str(aurora_pdf), data_dir=embedded).returncode == 0
+    export = tmp_path / "library.jsonl"
+    out = run_cli("library", "export", str(export), data_dir=embedded)
+    assert out.returncode == 0, out.stderr
+    assert "1 documents written" in out.stdout
+    collection = f"moved{int(time.time() * 1000)}"
+    server = ["--chroma-url", chroma_server]
+    env = {"QUIPU_STORE__COLLECTION": collection}
+    os.environ.update(env)
+    try:
+        first = run_cli("library", "import", str(export), *server, data_dir=tmp_path / "team")
+        assert first.returncode == 0, first.stderr
+        assert "1 documents imported" in first.stdout
+        again = run_cli("library", "import", str(export), *server, data_dir=tmp_path / "team")
+        assert "0 documents imported, 1 already" in again.stdout
+        listed = run_cli("library", "--json", *server, data_dir=tmp_path / "team")
+        (doc,) = json.loads(listed.stdout)
+        assert doc["file"] == "aurora-report.pdf"
+        found = run_cli("search", "glacier drones", "--json", *server, data_dir=tmp_path / "team")
+        assert json.loads(found.stdout.splitlines()[0])[0]["page"] == 3
+    finally:
+        os.environ.pop("QUIPU_STORE__COLLECTION", None)
+
+
+@contextmanager
+def _silent_server() -> Iterator[str]:
+    """Accepts connections and never answers: a hung LLM server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@pytest.mark.ui
+def test_a_failing_llm_server_gives_a_clear_message_and_the_app_keeps_running(aurora_pdf, tmp_path):
+    from gradio_client import Client
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QUIPU_MODEL__LLM_TIMEOUT_S="3")
+    with start_app(tmp_path / "dead", "--llm-url", dead, env=env) as app:
+        client = Client(app.url, verbose=False)
+        started = time.monotonic()
+        with pytest.raises(Exception, match="cannot reach the LLM server"):
+            client.predict("Hello?", False, "", api_name="/chat")
+        assert time.monotonic() - started < 10
+        # Still up: the library side answers, and so does the page.
+        assert client.predict("anything", 3, "", api_name="/search") == []
+        with urllib.request.urlopen(app.url, timeout=5) as page:
+            assert page.status == 200
+    with (
+        _silent_server() as silent,
+        start_app(tmp_path / "silent", "--llm-url", silent, env=env) as app,
+    ):
+        client = Client(app.url, verbose=False)
+        started = time.monotonic()
+        with pytest.raises(Exception, match="did not answer in time"):
+            client.predict("Hello?", False, "", api_name="/chat")
+        assert time.monotonic() - started < 15
+        wrong = app.url.rstrip("/") + "/nothing-here"  # an HTTP server, but not an LLM API
+    with start_app(tmp_path / "wrong", "--llm-url", wrong, env=env) as app:
+        client = Client(app.url, verbose=False)
+        with pytest.raises(Exception, match="(no OpenAI-compatible API|cannot reach)"):
+            client.predict("Hello?", False, "", api_name="/chat")
+
+
+@pytest.mark.ui
+def test_official_openai_client_streams_an_answer_with_sources(running_app, aurora_pdf):
+    from gradio_client import Client, handle_file
+    from openai import OpenAI
+
+    Client(running_app.url, verbose=False).predict(
+        [handle_file(str(aurora_pdf))], api_name="/ingest"
+    )
+    client = OpenAI(base_url=running_app.url.rstrip("/") + "/v1", api_key="unused")
+    assert {m.id for m in client.models.list()} == {"quipu", "quipu-chat"}
+    stream = client.chat.completions.create(
+        model="quipu",
+        messages=[{"role": "user", "content": "Who started the Aurora project, and where?"}],
+        stream=True,
+    )
+    text, sources = "", None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        extra = getattr(chunk, "model_extra", None) or {}
+        if extra.get("sources"):
+            sources = extra["sources"]
+    assert text.strip()
+    assert sources, "the last chunk carries the sources"
+    assert sources[0]["file"] == "aurora-report.pdf" and sources[0]["page"] == 3
+    whole = client.chat.completions.create(
+        model="quipu",
+        messages=[{"role": "user", "content": "Who started the Aurora project, and where?"}],
+    )
+    assert whole.choices[0].message.content.strip()
+    assert (whole.model_extra or {}).get("sources")
+
+
+@pytest.mark.ui
+def test_openai_api_needs_the_password_when_the_page_does(aurora_pdf, tmp_path):
+    from openai import AuthenticationError, OpenAI
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with start_app(tmp_path, "--auth", "ana:s3cret-pass", env=env) as app:
+        base = app.url.rstrip("/") + "/v1"
+        with pytest.raises(AuthenticationError):
+            OpenAI(base_url=base, api_key="wrong").models.list()
+        models = OpenAI(base_url=base, api_key="ana:s3cret-pass").models.list()
+        assert "quipu" in {m.id for m in models}

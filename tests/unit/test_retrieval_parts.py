@@ -1,0 +1,65 @@
+"""Pieces of retrieval that need no model: fusion, keyword index, follow-ups, running lines."""
+
+import pytest
+
+from rag.answer import standalone_query
+from rag.lexical import LexicalEntry, LexicalIndex
+from rag.pdf import remove_running_lines
+from rag.retrieve import reciprocal_rank_fusion
+
+pytestmark = pytest.mark.unit
+
+
+def test_fusion_rewards_items_both_rankings_find():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "d", "a"]])
+    assert fused[:2] == ["a", "c"]  # in both lists
+    assert set(fused) == {"a", "b", "c", "d"}
+
+
+def test_keyword_index_ranks_by_shared_words_and_filters_documents():
+    entries = [
+        LexicalEntry("1", "doc-a", "Consolidated balance sheets: total current liabilities"),
+        LexicalEntry("2", "doc-a", "Our employees enjoy the cafeteria"),
+        LexicalEntry("3", "doc-b", "Total current liabilities rose in the year"),
+    ]
+    loads = []
+    signature = ["v1"]
+
+    def load():
+        loads.append(1)
+        return entries
+
+    index = LexicalIndex(lambda: signature[0], load)
+    found = index.search("What were total current liabilities?", 5)
+    assert {cid for cid, _ in found} == {"1", "3"}  # the cafeteria shares no word
+    only_b = index.search("total current liabilities", 5, file_ids=["doc-b"])
+    assert [cid for cid, _ in only_b] == ["3"]
+    assert index.search("the of and", 5) == []  # only stopwords
+    assert len(loads) == 1  # built once while the library is unchanged
+    signature[0] = "v2"
+    index.search("liabilities", 5)
+    assert len(loads) == 2  # rebuilt after a change
+
+
+def test_follow_up_questions_carry_the_previous_question():
+    history = [
+        {"role": "user", "content": "What was Adobe's revenue in 2015?"},
+        {"role": "assistant", "content": "4.8 billion dollars [1]."},
+    ]
+    assert standalone_query("And in 2014?", history).startswith("What was Adobe's revenue")
+    assert "Adobe" in standalone_query("What about its debt?", history)
+    own = "How many employees did Boeing have at the end of 2018 in total?"
+    assert standalone_query(own, history) == own
+    assert standalone_query("And in 2014?", []) == "And in 2014?"
+
+
+def test_running_headers_and_page_numbers_are_removed():
+    topics = ["glaciers", "budgets", "drones", "ports", "mines", "forests", "roads", "rails"]
+    pages = [
+        f"ACME Corp | Annual Report 2015\nA page about {t}.\nPage {i} of 40"
+        for i, t in enumerate(topics, 1)
+    ]
+    cleaned = remove_running_lines(pages)
+    assert all("ACME Corp" not in p and "of 40" not in p for p in cleaned)
+    assert cleaned[4] == "A page about mines."
+    assert remove_running_lines(pages[:2]) == pages[:2]  # too few pages to tell
