@@ -1,9 +1,12 @@
-"""Streaming speed: tokens/s seen by a gradio_client reading the app's `chat` endpoint, against
-llama-cpp-python streaming the same prompt directly (same GGUF, threads, sampling), in one run.
+"""Generation speed as a user sees it, against the engine underneath, in one run:
 
-    .venv/bin/python bench/generation.py [--rounds 3] [--max-tokens 200]
+- tokens/s received by a gradio_client reading the app's `chat` endpoint, against llama.cpp's own
+  `llama-bench` text generation for the same GGUF and threads (built from the sdist's vendored
+  llama.cpp, see bench/llama_bench.py) and llama-cpp-python streaming directly;
+- time to first token of a fresh question about a document, and of a follow-up in the same
+  conversation (through the app's OpenAI-compatible endpoint, which carries the history).
 
-Prints both figures and their ratio. Plain chat (no retrieval) so both sides run the same prompt.
+    python launch.py bench generation [--rounds 3] [--max-tokens 200] [--no-llama-bench]
 """
 
 from __future__ import annotations
@@ -65,10 +68,64 @@ def through_app(url: str, max_tokens: int, count) -> tuple[float, int]:
     return (tokens - 1) / (last - first), tokens
 
 
+FRESH = [
+    "Which region had the highest EBITDAR contribution for MGM in 2022?",
+    "What was MGM's net revenue in the fourth quarter of 2022?",
+    "How did MGM China perform in 2022?",
+    "What was MGM's adjusted EBITDAR for the full year 2022?",
+]
+FOLLOW_UP = "And how does that compare with the year before?"
+DOCUMENT = ROOT.parent / "shared" / "bench" / "financebench-dev" / "pdfs"
+DOCUMENT = DOCUMENT / "MGMRESORTS_2022Q4_EARNINGS.pdf"
+
+
+def first_token_s(base_url: str, messages: list[dict[str, str]]) -> tuple[float, str]:
+    """(seconds to the first streamed text, the whole answer) from the OpenAI endpoint."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=base_url, api_key="local")
+    started = time.perf_counter()
+    first = None
+    text = ""
+    for chunk in client.chat.completions.create(model="quipu", messages=messages, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            first = first or time.perf_counter() - started
+            text += chunk.choices[0].delta.content
+    return first or float("nan"), text
+
+
+def follow_ups(url: str, rounds: int) -> None:
+    """Time to first token: fresh questions vs their follow-ups, same library, same app."""
+    from gradio_client import Client, handle_file
+
+    Client(url, verbose=False).predict([handle_file(str(DOCUMENT))], api_name="/ingest")
+    base = url.rstrip("/") + "/v1"
+    fresh, follow = [], []
+    for question in (FRESH * rounds)[: max(rounds, 1)]:
+        t_fresh, answer = first_token_s(base, [{"role": "user", "content": question}])
+        history = [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": FOLLOW_UP},
+        ]
+        t_follow, _ = first_token_s(base, history)
+        fresh.append(t_fresh)
+        follow.append(t_follow)
+    f, u = statistics.median(fresh), statistics.median(follow)
+    print(f"time to first token, fresh question  : {f:5.2f} s (runs {_runs(fresh)})")
+    print(f"time to first token, follow-up       : {u:5.2f} s (runs {_runs(follow)})")
+    print(f"ratio follow-up/fresh                : {u / f:.2f}")
+
+
+def _runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--no-llama-bench", action="store_true")
     args = parser.parse_args()
 
     import os
@@ -94,18 +151,32 @@ def main() -> None:
     app_rates, direct_rates = [], []
     with tempfile.TemporaryDirectory() as tmp, start_app(Path(tmp) / "data", env=env) as app:
         through_app(app.url, 16, count)  # warm-up: loads the model in the app
-        for _ in range(args.rounds):  # interleaved, so machine noise hits both alike
+        bench_rates = []
+        for _ in range(args.rounds):  # interleaved, so machine noise hits all alike
             rate, n_app = through_app(app.url, args.max_tokens, count)
             app_rates.append(rate)
             rate, _ = direct(path, threads, args.max_tokens)
             direct_rates.append(rate)
-    a, d = statistics.median(app_rates), statistics.median(direct_rates)
-    print(f"model {path.name}, {threads} threads, {args.rounds} rounds, ~{n_app} tokens per answer")
-    runs_d = ", ".join(f"{r:.1f}" for r in direct_rates)
-    runs_a = ", ".join(f"{r:.1f}" for r in app_rates)
-    print(f"llama-cpp-python direct stream : {d:6.1f} tokens/s (median of {runs_d})")
-    print(f"Quipu chat endpoint, client    : {a:6.1f} tokens/s (median of {runs_a})")
-    print(f"ratio app/direct               : {a / d:.2f}")
+            if not args.no_llama_bench:
+                from bench.llama_bench import run_llama_bench
+
+                bench_rates.append(run_llama_bench(path, threads, tokens=args.max_tokens)["avg_ts"])
+        a, d = statistics.median(app_rates), statistics.median(direct_rates)
+        print(f"model {path.name}, {threads} threads, {args.rounds} rounds, ~{n_app} tokens/answer")
+        if bench_rates:
+            b = statistics.median(bench_rates)
+            print(
+                f"llama-bench tg{args.max_tokens}                : {b:6.1f} tokens/s "
+                f"(median of {_runs(bench_rates)})"
+            )
+        print(
+            f"llama-cpp-python direct stream : {d:6.1f} tokens/s (median of {_runs(direct_rates)})"
+        )
+        print(f"Quipu chat endpoint, client    : {a:6.1f} tokens/s (median of {_runs(app_rates)})")
+        if bench_rates:
+            print(f"ratio app/llama-bench          : {a / b:.2f}")
+        print(f"ratio app/direct               : {a / d:.2f}")
+        follow_ups(app.url, args.rounds)
 
 
 if __name__ == "__main__":

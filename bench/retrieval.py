@@ -133,9 +133,9 @@ def main() -> int:
     started = time.perf_counter()
     report = services.ingestor.ingest(pdfs)
     t_ours = time.perf_counter() - started
-    failed = [r for r in report.files if r.status != "ok"]
+    failed = [r for r in report.results if r.status == "failed"]
     if failed:
-        print("not indexed:", [(r.file_name, r.detail) for r in failed])
+        print("not indexed:", [(r.file_name, r.message) for r in failed])
     chunks_ours = services.store.chunk_count()
     print(
         f"Quipu: {chunks_ours} chunks embedded and stored in {t_ours:.0f} s "

@@ -19,6 +19,7 @@ from models.base import CancelToken, GenerationOptions, Message, ModelInfo
 from models.catalog import GIB, RUNTIME_OVERHEAD_BYTES, available_memory_bytes
 from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
 from models.gguf import split_parts
+from models.native import NativeDecoder
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,19 @@ def estimate_memory_bytes(path: Path, meta: dict[str, str], n_ctx: int) -> int:
     head_dim = width // heads if heads else 0
     kv_cache = 2 * layers * n_ctx * kv_heads * head_dim * 2
     return weights + kv_cache + RUNTIME_OVERHEAD_BYTES
+
+
+def _gguf_formatter(llm: Any, template: str) -> Any:
+    """The GGUF's own Jinja chat template, as llama-cpp-python would render it."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    eos_id, bos_id = llm.token_eos(), llm.token_bos()
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
+        bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
+        stop_token_ids=[eos_id],
+    )
 
 
 def physical_cores() -> int:
@@ -93,6 +107,8 @@ class LlamaRuntime:
         self._gpu_layers = 0
         self._trained = 0
         self._template = "from the GGUF"
+        self._native: NativeDecoder | None = None  # set when the GGUF's template is used
+        self._formatter: Any = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
 
@@ -136,6 +152,9 @@ class LlamaRuntime:
                 ) from exc
             self._gpu_layers = gpu_layers
             self._trained = trained or llm.n_ctx()
+            if self._chat_format is None and meta.get("tokenizer.chat_template"):
+                self._formatter = _gguf_formatter(llm, meta["tokenizer.chat_template"])
+                self._native = NativeDecoder(llm)
             self._llm = llm
             log.info(
                 "loaded %s (n_ctx=%d, threads=%d)",
@@ -170,6 +189,7 @@ class LlamaRuntime:
         """Free the weights and the context (waits for a running generation)."""
         with self._load_lock, self._generate_lock:
             if self._llm is not None:
+                self._native = None
                 self._llm.close()
                 self._llm = None
 
@@ -223,6 +243,13 @@ class LlamaRuntime:
         llm = self._model
         with self._generate_lock:
             if cancel is not None and cancel.is_set():
+                return
+            if self._native is not None:
+                prompt = self._formatter(messages=messages)
+                tokens = llm.tokenize(
+                    prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True
+                )
+                yield from self._native.generate(tokens, opts, cancel=cancel)
                 return
             try:
                 chunks = llm.create_chat_completion(

@@ -7,10 +7,13 @@ numbered sources the model was given, each marked `cited` when the answer refers
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from rag.errors import EmptyQuestion
-from rag.prompt import build_messages
+from rag.prompt import Prompt, build_messages, check_fits
 from rag.retrieve import Retriever
 from rag.types import Answer, CancelToken, ChatModel, Citation, Hit, Message
 
@@ -22,6 +25,7 @@ _REFERS_BACK = re.compile(
     re.IGNORECASE,
 )
 _SHORT_QUESTION_WORDS = 6
+_CONVERSATIONS_KEPT = 32
 
 NOTHING_RELEVANT = (
     "I found nothing about this in your documents, so I will not guess. "
@@ -49,9 +53,12 @@ def cited_numbers(text: str) -> set[int]:
     return {int(n) for n in _CITE.findall(text)}
 
 
-def to_citations(hits: Sequence[Hit], text: str) -> tuple[Citation, ...]:
-    """Number the hits as the prompt did and mark those the text cites."""
+def to_citations(
+    hits: Sequence[Hit], text: str, numbers: Sequence[int] = ()
+) -> tuple[Citation, ...]:
+    """Number the hits as the prompt did (1..n unless `numbers` says) and mark the cited ones."""
     cited = cited_numbers(text)
+    numbers = list(numbers) or list(range(1, len(hits) + 1))
     return tuple(
         Citation(
             number=n,
@@ -62,8 +69,20 @@ def to_citations(hits: Sequence[Hit], text: str) -> tuple[Citation, ...]:
             score=h.score,
             cited=n in cited,
         )
-        for n, h in enumerate(hits, start=1)
+        for n, h in zip(numbers, hits, strict=True)
     )
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A conversation as the model last saw it: its turns as sent, and the sources in them."""
+
+    turns: tuple[Message, ...]
+    sources: tuple[Hit, ...]
+
+
+def _conversation_key(history: Sequence[Message]) -> tuple[tuple[str, str], ...]:
+    return tuple((m.get("role", ""), m.get("content", "")) for m in history)
 
 
 class Answerer:
@@ -91,6 +110,10 @@ class Answerer:
         self.answer_reserve = answer_reserve
         self.system_prompt = system_prompt
         self.min_relevance = min_relevance
+        # Follow-ups resend the conversation exactly as the model saw it (sources included), so
+        # llama.cpp's cache of that prefix stays valid and only the new turn is evaluated.
+        self._sent: OrderedDict[tuple[tuple[str, str], ...], _Sent] = OrderedDict()
+        self._sent_lock = threading.Lock()
 
     def ask(
         self,
@@ -118,6 +141,11 @@ class Answerer:
             raise EmptyQuestion("the question is empty: type what you want to know")
         if use_documents is None:
             use_documents = bool(file_names) or self.retriever.store.chunk_count() > 0
+        check_fits(
+            question,
+            budget=self.model.context_length - self.answer_reserve,
+            count_tokens=self.model.count_tokens,
+        )
         hits: list[Hit] = []
         if use_documents:
             query = standalone_query(question, history)
@@ -126,22 +154,64 @@ class Answerer:
                 yield NOTHING_RELEVANT
                 yield Answer(text=NOTHING_RELEVANT, used_documents=True)
                 return
-        prompt = build_messages(
-            question,
-            hits,
-            history,
-            budget=self.model.context_length - self.answer_reserve,
-            count_tokens=self.model.count_tokens,
-            system_prompt=self.system_prompt,
-        )
+        prompt, sent = self._prompt(question, hits, history)
         parts: list[str] = []
         for delta in self.model.stream(prompt.messages, cancel=cancel):
             parts.append(delta)
             yield delta
         text = "".join(parts)
+        stopped = cancel is not None and cancel.is_set()
+        if not stopped:
+            self._remember(
+                [
+                    *history,
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": text},
+                ],
+                _Sent(
+                    turns=(*prompt.messages[1:], {"role": "assistant", "content": text}),
+                    sources=(*(sent.sources if sent else ()), *prompt.new_hits),
+                ),
+            )
         yield Answer(
             text=text,
-            citations=to_citations(prompt.hits, text),
+            citations=to_citations(prompt.hits, text, prompt.numbers),
             used_documents=bool(prompt.hits),
-            stopped=cancel is not None and cancel.is_set(),
+            stopped=stopped,
         )
+
+    def _prompt(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Message]
+    ) -> tuple[Prompt, _Sent | None]:
+        """The prompt, continuing the conversation as last sent when it still fits whole."""
+        budget = self.model.context_length - self.answer_reserve
+        with self._sent_lock:
+            sent = self._sent.get(_conversation_key(history))
+        if sent is not None:
+            prompt = build_messages(
+                question,
+                hits,
+                sent.turns,
+                budget=budget,
+                count_tokens=self.model.count_tokens,
+                system_prompt=self.system_prompt,
+                earlier=sent.sources,
+            )
+            if not prompt.history_turns_dropped:
+                return prompt, sent
+        # A new conversation, or one that outgrew the window: plain history, sources from [1].
+        prompt = build_messages(
+            question,
+            hits,
+            history,
+            budget=budget,
+            count_tokens=self.model.count_tokens,
+            system_prompt=self.system_prompt,
+        )
+        return prompt, None
+
+    def _remember(self, history: Sequence[Message], sent: _Sent) -> None:
+        with self._sent_lock:
+            self._sent[_conversation_key(history)] = sent
+            while len(self._sent) > _CONVERSATIONS_KEPT:
+                self._sent.popitem(last=False)

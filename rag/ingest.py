@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from rag.store import ChunkStore
 from rag.types import Document, FileResult, IngestProgress, IngestReport, Page
 
 log = logging.getLogger(__name__)
+
+# A file after the reader thread: its id, pages and size, or the reason it goes no further.
+_Loaded = FileResult | tuple[str, list[Page], int]
 
 
 def file_sha256(path: Path) -> str:
@@ -94,25 +98,43 @@ class Ingestor:
             password: tried on encrypted PDFs (after the empty password).
         """
         files = expand_paths(Path(p) for p in paths)
+        names = names or {}
         results: list[FileResult] = []
-        for index, path in enumerate(files):
-            name = (names or {}).get(path) or path.name
-            try:
-                result = yield from self._one(path, name, index, len(files), password)
-            except PdfError as exc:
-                result = FileResult(name, "failed", exc.reason)
-            except RagError as exc:
-                result = FileResult(name, "failed", str(exc))
-            except OSError as exc:
-                result = FileResult(name, "failed", f"cannot read the file: {exc.strerror or exc}")
-            except Exception as exc:  # never let one file end the batch
-                log.exception("ingest of %s failed", name)
-                result = FileResult(
-                    name, "failed", f"unexpected error: {type(exc).__name__}: {exc}"
-                )
-            if result.status == "failed":
-                yield IngestProgress(name, "failed", 1, 1, index, len(files))
-            results.append(result)
+        # While one file is embedded (both cores busy in ONNX Runtime, which releases the GIL),
+        # the next one is already being read: one reader thread, files in order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf-read") as reader:
+            loads: dict[int, Future[_Loaded]] = {}
+
+            def load(i: int) -> None:
+                if i < len(files) and i not in loads:
+                    path = files[i]
+                    loads[i] = reader.submit(
+                        self._load, path, names.get(path) or path.name, password
+                    )
+
+            for index, path in enumerate(files):
+                name = names.get(path) or path.name
+                load(index)
+                try:
+                    result = yield from self._one(loads.pop(index), name, index, len(files), load)
+                except PdfError as exc:
+                    result = FileResult(name, "failed", exc.reason)
+                except RagError as exc:
+                    result = FileResult(name, "failed", str(exc))
+                except OSError as exc:
+                    result = FileResult(
+                        name, "failed", f"cannot read the file: {exc.strerror or exc}"
+                    )
+                except Exception as exc:  # never let one file end the batch
+                    log.exception("ingest of %s failed", name)
+                    result = FileResult(
+                        name, "failed", f"unexpected error: {type(exc).__name__}: {exc}"
+                    )
+                if result.status == "failed":
+                    yield IngestProgress(name, "failed", 1, 1, index, len(files))
+                results.append(result)
+            for pending in loads.values():  # stopped early: do not leave reads running
+                pending.cancel()
         return IngestReport(tuple(results))
 
     def ingest(
@@ -134,12 +156,8 @@ class Ingestor:
             if on_progress:
                 on_progress(event)
 
-    def _one(
-        self, path: Path, name: str, index: int, count: int, password: str | None
-    ) -> Generator[IngestProgress, None, FileResult]:
-        def progress(stage: str, done: int, total: int) -> IngestProgress:
-            return IngestProgress(name, stage, done, total, index, count)  # type: ignore[arg-type]
-
+    def _load(self, path: Path, name: str, password: str | None) -> _Loaded:
+        """Checks, hashing and reading of one file (runs in the reader thread)."""
         if not path.is_file():
             return FileResult(name, "failed", "no such file")
         if path.suffix.lower() != ".pdf":
@@ -153,19 +171,49 @@ class Ingestor:
                 "(QUIPU_RAG__MAX_FILE_MB)",
             )
         file_id = file_sha256(path)
-        existing = self.store.get_document(file_id)
-        if existing is not None:
-            yield progress("skipped", 1, 1)
-            return FileResult(
-                name,
-                "skipped",
-                f"already in the library as {existing.file_name} "
-                f"({existing.pages} pages, {existing.chunks} chunks)",
-                existing.pages,
-                existing.chunks,
-            )
-        yield progress("reading", 0, 1)
+        skipped = self._already_indexed(file_id, name)
+        if skipped is not None:
+            return skipped
         pages = self.read(path, file_id=file_id, file_name=name, password=password)
+        return file_id, pages, size
+
+    def _already_indexed(self, file_id: str, name: str) -> FileResult | None:
+        existing = self.store.get_document(file_id)
+        if existing is None:
+            return None
+        return FileResult(
+            name,
+            "skipped",
+            f"already in the library as {existing.file_name} "
+            f"({existing.pages} pages, {existing.chunks} chunks)",
+            existing.pages,
+            existing.chunks,
+        )
+
+    def _one(
+        self,
+        loading: Future[_Loaded],
+        name: str,
+        index: int,
+        count: int,
+        load_next: Callable[[int], None],
+    ) -> Generator[IngestProgress, None, FileResult]:
+        def progress(stage: str, done: int, total: int) -> IngestProgress:
+            return IngestProgress(name, stage, done, total, index, count)  # type: ignore[arg-type]
+
+        yield progress("reading", 0, 1)
+        loaded = loading.result()
+        load_next(index + 1)  # read the next file while this one is embedded
+        if isinstance(loaded, FileResult):
+            if loaded.status == "skipped":
+                yield progress("skipped", 1, 1)
+            return loaded
+        file_id, pages, size = loaded
+        # The same bytes may have been added meanwhile (twice in one batch): check again.
+        skipped = self._already_indexed(file_id, name)
+        if skipped is not None:
+            yield progress("skipped", 1, 1)
+            return skipped
         yield progress("chunking", len(pages), len(pages))
         chunks = split_pages(
             pages,
@@ -186,7 +234,7 @@ class Ingestor:
             pages=len(pages),
             chunks=len(chunks),
             added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            size_bytes=path.stat().st_size,
+            size_bytes=size,
         )
         replaced = self.store.documents_named(name)
         self.store.add_document(document, chunks, vectors)

@@ -8,6 +8,7 @@ library changes; building takes about a second per 10,000 chunks.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class LexicalIndex:
 
         if self._stemmer is None:
             import Stemmer
+
+            logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
 
             self._stemmer = Stemmer.Stemmer("english")
         return bm25s.tokenize(

@@ -28,11 +28,13 @@ SYSTEM_RAG = (
 
 @dataclass(frozen=True)
 class Prompt:
-    """The messages to send and the hits they include (numbered in this order)."""
+    """The messages to send, the hits they refer to and each hit's source number."""
 
     messages: list[Message]
     hits: tuple[Hit, ...]
     history_turns_dropped: int = 0
+    numbers: tuple[int, ...] = ()  # source number of each hit; 1..n when empty
+    new_hits: tuple[Hit, ...] = ()  # the hits whose text this prompt adds (not sent before)
 
 
 def source_label(hit: Hit) -> str:
@@ -44,14 +46,39 @@ def source_label(hit: Hit) -> str:
     return f"{c.file_name}, {pages}"
 
 
-def render_question(question: str, hits: Sequence[Hit]) -> str:
-    """The user turn: numbered sources, then the question."""
-    if not hits:
+def render_question(
+    question: str, hits: Sequence[Hit], *, first: int = 1, again: Sequence[int] = ()
+) -> str:
+    """The user turn: numbered sources (from `first`), then the question.
+
+    `again` lists numbers of sources given earlier in the conversation that apply here too; they
+    are named, not repeated, so the model's cache of the conversation stays valid.
+    """
+    parts = []
+    if hits:
+        sources = "\n\n".join(
+            f"[{n}] {source_label(hit)}\n{hit.chunk.text}" for n, hit in enumerate(hits, first)
+        )
+        parts.append(f"Sources:\n<<<\n{sources}\n>>>")
+    if again:
+        named = ", ".join(f"[{n}]" for n in again)
+        parts.append(f"Sources {named} given above apply too.")
+    if not parts:
         return question
-    sources = "\n\n".join(
-        f"[{n}] {source_label(hit)}\n{hit.chunk.text}" for n, hit in enumerate(hits, start=1)
-    )
-    return f"Sources:\n<<<\n{sources}\n>>>\n\nQuestion: {question}"
+    return "\n\n".join([*parts, f"Question: {question}"])
+
+
+def check_fits(question: str, *, budget: int, count_tokens: Callable[[str], int]) -> None:
+    """Refuse a question that cannot fit the window even alone (before any retrieval).
+
+    Raises:
+        ContextTooLong: the question alone is over the budget.
+    """
+    if count_tokens(question) + 2 * MESSAGE_OVERHEAD > budget:
+        raise ContextTooLong(
+            f"the question is too long for the model's context window ({budget} tokens "
+            "left for the prompt): shorten it"
+        )
 
 
 def build_messages(
@@ -62,6 +89,7 @@ def build_messages(
     budget: int,
     count_tokens: Callable[[str], int],
     system_prompt: str | None = None,
+    earlier: Sequence[Hit] = (),
 ) -> Prompt:
     """Assemble messages within `budget` tokens.
 
@@ -72,17 +100,26 @@ def build_messages(
         budget: tokens available for the prompt (window minus the answer's reserve).
         count_tokens: the chat model's tokenizer.
         system_prompt: overrides the default system prompt for the mode.
+        earlier: sources already given in `history`, numbered 1.. in this order; a hit among
+            them is referred to by its number instead of being sent again, and new sources are
+            numbered after them. Only valid while the history is sent whole.
 
     Raises:
         ContextTooLong: even without history and sources the question does not fit.
     """
-    system = system_prompt or (SYSTEM_RAG if hits else SYSTEM_CHAT)
+    system = system_prompt or (SYSTEM_RAG if hits or earlier else SYSTEM_CHAT)
     fixed = count_tokens(system) + 2 * MESSAGE_OVERHEAD
     turns = [dict(m) for m in history if m.get("role") in ("user", "assistant")]
+    known = {h.chunk.id: n for n, h in enumerate(earlier, start=1)}
     kept_hits = list(hits)
 
+    def render(hits_: list[Hit]) -> str:
+        fresh = [h for h in hits_ if h.chunk.id not in known]
+        again = [known[h.chunk.id] for h in hits_ if h.chunk.id in known]
+        return render_question(question, fresh, first=len(earlier) + 1, again=again)
+
     def cost(turns_: list[Message], hits_: list[Hit]) -> int:
-        body = count_tokens(render_question(question, hits_))
+        body = count_tokens(render(hits_))
         return fixed + body + sum(count_tokens(t["content"]) + MESSAGE_OVERHEAD for t in turns_)
 
     dropped = 0
@@ -99,8 +136,16 @@ def build_messages(
                 f"the question is too long for the model's context window ({budget} tokens "
                 "left for the prompt): shorten it"
             )
-    if hits and not kept_hits:
+    if hits and not kept_hits and not earlier:
         system = system_prompt or SYSTEM_CHAT
     messages: list[Message] = [{"role": "system", "content": system}, *turns]
-    messages.append({"role": "user", "content": render_question(question, kept_hits)})
-    return Prompt(messages=messages, hits=tuple(kept_hits), history_turns_dropped=dropped)
+    messages.append({"role": "user", "content": render(kept_hits)})
+    fresh = [h for h in kept_hits if h.chunk.id not in known]
+    numbers = {h.chunk.id: n for n, h in enumerate(fresh, start=len(earlier) + 1)} | known
+    return Prompt(
+        messages=messages,
+        hits=tuple(kept_hits),
+        history_turns_dropped=dropped,
+        numbers=tuple(numbers[h.chunk.id] for h in kept_hits),
+        new_hits=tuple(fresh),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,34 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
 
 
+def memory_mb() -> float | None:
+    """This process's resident memory (model, embedder, library caches), in MB."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError, AttributeError):
+        try:
+            import resource  # macOS: the peak, in bytes
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        except (ImportError, OSError):
+            return None
+
+
 def model_status(services: Services) -> str:
-    """Sidebar line: which model runs where."""
+    """Sidebar lines: which model runs where, and the memory Quipu uses."""
     m = services.model
-    where = (
-        f"{m.info.gpu_layers} layers on GPU"
-        if m.info.gpu_layers
-        else f"CPU, {m.info.threads} threads"
-    )
-    return f"**Model:** {m.info.name}  \n{where} · context {m.info.context_length} tokens"
+    if m.info.backend != "llama.cpp":
+        where = f"{m.info.backend} at {m.info.path}"
+    elif m.info.gpu_layers:
+        where = f"{m.info.gpu_layers} layers on GPU"
+    else:
+        where = f"CPU, {m.info.threads} threads"
+    text = f"**Model:** {m.info.name}  \n{where} · context {m.info.context_length} tokens"
+    memory = memory_mb()
+    if memory is not None:
+        text += f"  \nMemory in use: {memory:,.0f} MB"
+    return text
 
 
 def build_ui(services: Services) -> gr.Blocks:
@@ -55,6 +75,7 @@ def build_ui(services: Services) -> gr.Blocks:
             )
             delete_chat = gr.Button("Delete this chat", size="sm", variant="stop")
             status = gr.Markdown("*Loading model…*", elem_id="quipu-model-status")
+            refresh = gr.Timer(10)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat = chat_tab.build(services)
@@ -67,6 +88,9 @@ def build_ui(services: Services) -> gr.Blocks:
         models_tab.register(models, services, status, model_status)
         _register_sidebar(services, chat, conversations, new_chat, delete_chat)
         _register_api(services)
+        refresh.tick(
+            lambda: model_status(services), outputs=[status], queue=False, api_visibility="private"
+        )
 
         def on_load() -> tuple[Any, ...]:
             table, to_delete, doc_filter = library_tab.library_updates(services)

@@ -96,3 +96,20 @@ def test_context_is_capped_at_the_trained_length(bundled_model):
         assert info.context_length == info.trained_context_length == 8192
     finally:
         runtime.close()
+
+
+def test_follow_up_evaluates_only_the_new_turn_on_the_real_model(retriever, bundled_model):
+    """The conversation goes back to llama.cpp exactly as it saw it: the cache covers it."""
+    answerer = Answerer(retriever, bundled_model, answer_reserve=64)
+    first = list(answerer.ask("Who started the Aurora project?"))[-1]
+    decoder = bundled_model._native
+    assert decoder is not None  # the GGUF's template: native decoding
+    first_prompt = decoder.reused_tokens + decoder.evaluated_tokens
+    history = [
+        {"role": "user", "content": "Who started the Aurora project?"},
+        {"role": "assistant", "content": first.text},
+    ]
+    follow = list(answerer.ask("And in which city?", history))[-1]
+    assert decoder.reused_tokens >= first_prompt  # the whole first prompt came from the cache
+    assert decoder.evaluated_tokens < first_prompt / 2
+    assert follow.text and follow.citations  # the sources still stand behind the answer

@@ -83,3 +83,25 @@ def test_an_empty_question_is_refused():
 
     with pytest.raises(EmptyQuestion):
         next(Answerer(retriever=None, model=None).ask("   "))
+
+
+def test_follow_up_names_sources_already_given_and_numbers_new_ones_after_them():
+    first = build_messages(
+        "Why?", [hit(3, 0.9), hit(7, 0.5)], [], budget=10_000, count_tokens=words
+    )
+    sent = [*first.messages[1:], {"role": "assistant", "content": "Because [1]."}]
+    follow = build_messages(
+        "And then?",
+        [hit(7, 0.8), hit(9, 0.6)],
+        sent,
+        budget=10_000,
+        count_tokens=words,
+        earlier=first.hits,
+    )
+    # The conversation goes out exactly as before, so the model's cache of it stays valid.
+    assert follow.messages[: len(sent) + 1] == [first.messages[0], *sent]
+    user = follow.messages[-1]["content"]
+    assert "[3] doc.pdf, p. 9" in user  # new source, numbered after the two given before
+    assert "doc.pdf, p. 7\n" not in user  # not repeated...
+    assert "Sources [2] given above apply too." in user  # ...but named
+    assert follow.numbers == (2, 3) and [h.chunk.id for h in follow.new_hits] == ["c9"]

@@ -1,0 +1,137 @@
+"""Token generation straight on llama.cpp's C API (through llama-cpp-python's ctypes bindings).
+
+llama-cpp-python's `create_chat_completion` copies the whole vocabulary's logits into numpy and
+builds its candidate array in Python for every token; with a small model that costs a quarter of
+the speed. Here the sampler chain (repetition penalty, top-k, top-p, min-p, temperature, seeded
+draw) runs inside llama.cpp on the context's own logits, and Python only turns each token into
+text. The KV cache keeps the tokens of the previous request: a new prompt that starts the same
+way (a follow-up in the same conversation) only evaluates what is new.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from models.base import CancelToken, GenerationOptions
+from models.errors import GenerationError
+
+_PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repetition penalty
+_TOP_K = 40
+_MIN_P = 0.05
+_PIECE_BYTES = 256
+
+
+class NativeDecoder:
+    """Prompt tokens in, text pieces out, for one loaded `llama_cpp.Llama` (not thread-safe)."""
+
+    def __init__(self, llm: Any, *, n_batch: int = 512) -> None:
+        """Args: a loaded Llama (only its context, model and tokenizer are used); batch size."""
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._ctx = llm._ctx.ctx
+        self._vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+        self._n_ctx = int(llm.n_ctx())
+        self._n_vocab = int(llm.n_vocab())
+        self._n_batch = n_batch
+        self._past: list[int] = []  # the tokens whose keys/values are in the cache, in order
+        self.reused_tokens = 0  # prompt tokens the last request found in the cache
+        self.evaluated_tokens = 0  # prompt tokens the last request had to evaluate
+        self._piece = ctypes.create_string_buffer(_PIECE_BYTES)
+        self._one = (llama_cpp.llama_token * 1)()
+
+    def reset(self) -> None:
+        """Forget the cached tokens (after another user of the context touched it)."""
+        self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx), True)
+        self._past = []
+
+    def _sampler(self, options: GenerationOptions) -> Any:
+        lib = self._lib
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        add = lib.llama_sampler_chain_add
+        penalties = lib.llama_sampler_init_penalties(
+            self._n_vocab, _PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0
+        )
+        add(chain, penalties)
+        if options.temperature <= 0:
+            add(chain, lib.llama_sampler_init_greedy())
+        else:
+            add(chain, lib.llama_sampler_init_top_k(_TOP_K))
+            add(chain, lib.llama_sampler_init_top_p(options.top_p, 1))
+            add(chain, lib.llama_sampler_init_min_p(_MIN_P, 1))
+            add(chain, lib.llama_sampler_init_temp(options.temperature))
+            add(chain, lib.llama_sampler_init_dist(options.seed & 0xFFFFFFFF))
+        return chain  # like llama-cpp-python, the penalty sees generated tokens only
+
+    def _evaluate(self, tokens: Sequence[int]) -> None:
+        """Bring the cache to `tokens`: keep the common prefix, decode the rest in batches."""
+        lib = self._lib
+        keep = 0
+        limit = min(len(self._past), len(tokens) - 1)  # the last token is always decoded anew
+        while keep < limit and self._past[keep] == tokens[keep]:
+            keep += 1
+        if not lib.llama_memory_seq_rm(lib.llama_get_memory(self._ctx), -1, keep, -1):
+            self.reset()
+            keep = 0
+        self._past = self._past[:keep]
+        self.reused_tokens, self.evaluated_tokens = keep, len(tokens) - keep
+        rest = (lib.llama_token * (len(tokens) - keep))(*tokens[keep:])
+        size = ctypes.sizeof(lib.llama_token)
+        for start in range(0, len(rest), self._n_batch):
+            count = min(self._n_batch, len(rest) - start)
+            pointer = ctypes.cast(
+                ctypes.addressof(rest) + start * size, ctypes.POINTER(lib.llama_token)
+            )
+            if lib.llama_decode(self._ctx, lib.llama_batch_get_one(pointer, count)) != 0:
+                self.reset()
+                raise GenerationError("llama.cpp could not evaluate the prompt")
+            self._past.extend(tokens[keep + start : keep + start + count])
+
+    def generate(
+        self,
+        tokens: Sequence[int],
+        options: GenerationOptions,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Yield the text of each generated token (UTF-8 split across tokens is joined).
+
+        Raises:
+            GenerationError: the prompt does not fit the window, or llama.cpp failed.
+        """
+        lib = self._lib
+        if not tokens:
+            raise GenerationError("empty prompt")
+        if len(tokens) >= self._n_ctx:
+            raise GenerationError(
+                f"the prompt is {len(tokens)} tokens, over the model's window of {self._n_ctx}"
+            )
+        self._evaluate(tokens)
+        chain = self._sampler(options)
+        text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            for _ in range(min(options.max_tokens, self._n_ctx - len(self._past))):
+                if cancel is not None and cancel.is_set():
+                    return
+                token = lib.llama_sampler_sample(chain, self._ctx, -1)
+                if lib.llama_vocab_is_eog(self._vocab, token):
+                    return
+                size = lib.llama_token_to_piece(
+                    self._vocab, token, self._piece, _PIECE_BYTES, 0, False
+                )
+                piece = text.decode(self._piece.raw[: max(size, 0)])
+                if piece:
+                    yield piece  # before the next forward pass: the reader sees it at once
+                self._one[0] = token
+                if lib.llama_decode(self._ctx, lib.llama_batch_get_one(self._one, 1)) != 0:
+                    self.reset()
+                    raise GenerationError("llama.cpp failed while generating")
+                self._past.append(token)
+            tail = text.decode(b"", final=True)
+            if tail:
+                yield tail
+        finally:
+            lib.llama_sampler_free(chain)
