@@ -69,7 +69,7 @@ class RagSettings(BaseModel):
     top_k: int = Field(4, ge=1, le=50, description="Passages given to the model per question.")
     hybrid: bool = Field(True, description="Fuse keyword (BM25) search with vector search.")
     min_relevance: float = Field(
-        0.2,
+        0.3,
         ge=-1.0,
         le=1.0,
         description="Below this cosine similarity no passage counts as relevant, and the answer "

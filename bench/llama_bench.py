@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,64 +42,46 @@ def ensure_llama_bench() -> Path:
     binary = out / "llama-bench"
     if binary.exists():
         return binary
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    work = out.with_name(key + ".build")  # kept on failure: a second try continues the build
+    work.mkdir(parents=True, exist_ok=True)
+    if not list(work.glob("llama_cpp_python-*.tar.gz")):
         print(f"downloading the {requirement} sources (sdist)", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                requirement,
-                "-d",
-                str(work),
-            ],
-            check=True,
-        )
+        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
+        subprocess.run([*pip, requirement, "-d", str(work)], check=True)
+    if not list(work.glob("llama_cpp_python-*/vendor/llama.cpp")):
         (sdist,) = work.glob("llama_cpp_python-*.tar.gz")
         with tarfile.open(sdist) as archive:
             archive.extractall(work, filter="data")
-        (source,) = work.glob("llama_cpp_python-*/vendor/llama.cpp")
-        build = work / "build"
-        print("building llama-bench with " + " ".join(plan.cmake_args), flush=True)
-        subprocess.run(
-            [
-                "cmake",
-                "-S",
-                str(source),
-                "-B",
-                str(build),
-                "-DCMAKE_BUILD_TYPE=Release",
-                "-DLLAMA_CURL=OFF",
-                "-DLLAMA_BUILD_TESTS=OFF",
-                "-DBUILD_SHARED_LIBS=OFF",
-                *plan.cmake_args,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        subprocess.run(
-            [
-                "cmake",
-                "--build",
-                str(build),
-                "--target",
-                "llama-bench",
-                "-j",
-                str(os.cpu_count() or 2),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        (built,) = build.glob("bin/llama-bench")
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(built, binary)
+    (source,) = work.glob("llama_cpp_python-*/vendor/llama.cpp")
+    build = work / "build"
+    print("building llama-bench with " + " ".join(plan.cmake_args), flush=True)
+    # The wheel's CPU/GPU flags, with llama.cpp's tools (llama-bench) switched back on.
+    flags = [a for a in plan.cmake_args if not a.startswith("-DLLAMA_BUILD_")]
+    options = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TOOLS=ON"]
+    _run_logged(
+        ["cmake", "-S", str(source), "-B", str(build), *options, *flags],
+        work / "configure.log",
+    )
+    jobs = str(os.cpu_count() or 2)
+    _run_logged(
+        ["cmake", "--build", str(build), "--target", "llama-bench", "-j", jobs],
+        work / "build.log",
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    for built in build.glob("bin/*"):  # llama-bench and the shared libraries it links
+        shutil.copy2(built, out / built.name)
+    for library in build.rglob("*.so*"):
+        shutil.copy2(library, out / library.name)
+    shutil.rmtree(work, ignore_errors=True)
     return binary
+
+
+def _run_logged(command: list[str], log: Path) -> None:
+    with log.open("w") as output:
+        done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        tail = log.read_text(errors="replace").splitlines()[-30:]
+        raise SystemExit(f"{' '.join(command[:2])} failed (log: {log}):\n" + "\n".join(tail))
 
 
 def run_llama_bench(model: Path, threads: int, *, tokens: int = 128, prompt: int = 0) -> dict:
@@ -108,7 +89,8 @@ def run_llama_bench(model: Path, threads: int, *, tokens: int = 128, prompt: int
     binary = ensure_llama_bench()
     args = [str(binary), "-m", str(model), "-t", str(threads), "-r", "3", "-o", "json"]
     args += ["-p", str(prompt), "-n", str(tokens if not prompt else 0)]
-    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(binary.parent))  # its libllama/libggml copies
+    done = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
     records = json.loads(done.stdout)
     return records[0]
 

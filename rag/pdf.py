@@ -61,11 +61,12 @@ def remove_running_lines(texts: list[str], *, min_pages: int = 4, share: float =
     if not running:
         return texts
     cleaned = []
-    for lines in split:
+    for text, lines in zip(texts, split, strict=True):
         drop = {
             i for i in _edge_indexes(lines) if _DIGITS.sub("#", lines[i].strip().lower()) in running
         }
-        cleaned.append("\n".join(line for i, line in enumerate(lines) if i not in drop).strip())
+        kept = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
+        cleaned.append(kept or text)  # a page that is nothing but such lines keeps them
     return cleaned
 
 

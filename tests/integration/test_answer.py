@@ -113,3 +113,14 @@ def test_follow_up_evaluates_only_the_new_turn_on_the_real_model(retriever, bund
     assert decoder.reused_tokens >= first_prompt  # the whole first prompt came from the cache
     assert decoder.evaluated_tokens < first_prompt / 2
     assert follow.text and follow.citations  # the sources still stand behind the answer
+
+
+def test_a_question_the_documents_do_not_cover_gets_no_invented_answer(retriever):
+    model = ScriptedChatModel()
+    answerer = Answerer(retriever, model, min_relevance=0.3)
+    parts = list(answerer.ask("What is the capital of Mongolia?", use_documents=True))
+    answer = parts[-1]
+    assert "found nothing about this in your documents" in answer.text
+    assert answer.citations == () and model.prompts == []  # the model was not asked to guess
+    covered = list(answerer.ask("Who started the Aurora project?", use_documents=True))[-1]
+    assert covered.citations and model.prompts  # a covered question goes to the model

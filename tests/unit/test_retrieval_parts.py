@@ -63,3 +63,8 @@ def test_running_headers_and_page_numbers_are_removed():
     assert all("ACME Corp" not in p and "of 40" not in p for p in cleaned)
     assert cleaned[4] == "A page about mines."
     assert remove_running_lines(pages[:2]) == pages[:2]  # too few pages to tell
+
+
+def test_pages_made_only_of_repeated_lines_keep_their_text():
+    pages = [f"Page {i}. Paper lanterns glow at the festival." for i in range(30)]
+    assert remove_running_lines(pages) == pages
