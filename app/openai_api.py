@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import secrets
 import time
@@ -154,7 +155,7 @@ def _error(status: int, message: str) -> JSONResponse:
 def _collect(first: str | Answer, parts: Iterator[str | Answer]) -> tuple[str, Answer | None]:
     text: list[str] = []
     answer: Answer | None = None
-    for part in [first, *parts]:
+    for part in itertools.chain([first], parts):
         if isinstance(part, Answer):
             answer = part
         else:
@@ -181,7 +182,7 @@ def _events(
 
     yield chunk({"role": "assistant", "content": ""}, None)
     try:
-        for part in [first, *parts]:
+        for part in itertools.chain([first], parts):  # lazily: each piece as it comes
             if isinstance(part, Answer):
                 yield chunk({}, "stop", sources=[citation_json(c) for c in part.citations])
             elif part:

@@ -26,6 +26,7 @@ _REFERS_BACK = re.compile(
 )
 _SHORT_QUESTION_WORDS = 6
 _CONVERSATIONS_KEPT = 32
+_FOLLOW_UP_NEW_SOURCES = 2  # each new source is ~150 tokens the model must read before answering
 
 NOTHING_RELEVANT = (
     "I found nothing about this in your documents, so I will not guess. "
@@ -83,6 +84,15 @@ class _Sent:
 
 def _conversation_key(history: Sequence[Message]) -> tuple[tuple[str, str], ...]:
     return tuple((m.get("role", ""), m.get("content", "")) for m in history)
+
+
+def _prefer_given(hits: Sequence[Hit], given: Sequence[Hit], *, k: int) -> list[Hit]:
+    """For a follow-up: the found sources the conversation already holds, then at most
+    `_FOLLOW_UP_NEW_SOURCES` new ones, `k` in all, in the retriever's order."""
+    known = {h.chunk.id for h in given}
+    new = [h for h in hits if h.chunk.id not in known][:_FOLLOW_UP_NEW_SOURCES]
+    chosen = {h.chunk.id for h in new} | {h.chunk.id for h in hits if h.chunk.id in known}
+    return [h for h in hits if h.chunk.id in chosen][:k]
 
 
 class Answerer:
@@ -146,15 +156,25 @@ class Answerer:
             budget=self.model.context_length - self.answer_reserve,
             count_tokens=self.model.count_tokens,
         )
+        with self._sent_lock:
+            sent = self._sent.get(_conversation_key(history))
         hits: list[Hit] = []
         if use_documents:
             query = standalone_query(question, history)
-            hits = self.retriever.search(query, file_names=file_names)
+            k = self.retriever.top_k
+            if sent is not None and query != question:
+                # A follow-up: sources the conversation already holds cost nothing to give
+                # again, so look further and prefer them to new ones.
+                hits = _prefer_given(
+                    self.retriever.search(query, k=2 * k, file_names=file_names), sent.sources, k=k
+                )
+            else:
+                hits = self.retriever.search(query, file_names=file_names)
             if not hits or max(h.score for h in hits) < self.min_relevance:
                 yield NOTHING_RELEVANT
                 yield Answer(text=NOTHING_RELEVANT, used_documents=True)
                 return
-        prompt, sent = self._prompt(question, hits, history)
+        prompt, sent = self._prompt(question, hits, history, sent)
         parts: list[str] = []
         for delta in self.model.stream(prompt.messages, cancel=cancel):
             parts.append(delta)
@@ -181,12 +201,14 @@ class Answerer:
         )
 
     def _prompt(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Message]
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        history: Sequence[Message],
+        sent: _Sent | None,
     ) -> tuple[Prompt, _Sent | None]:
         """The prompt, continuing the conversation as last sent when it still fits whole."""
         budget = self.model.context_length - self.answer_reserve
-        with self._sent_lock:
-            sent = self._sent.get(_conversation_key(history))
         if sent is not None:
             prompt = build_messages(
                 question,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,7 @@ def _register_api(services: Services) -> None:
         """Answer one message; streams {"text", "sources", "done"} as the answer grows."""
         if not message.strip():
             raise gr.Error("The message is empty.")
-        text = ""
+        text, last = "", 0.0
         try:
             for part in services.answerer.ask(
                 message, use_documents=use_documents, file_names=[file_name] if file_name else None
@@ -179,8 +180,11 @@ def _register_api(services: Services) -> None:
                 if isinstance(part, Answer):
                     sources = [citation_json(c) for c in part.citations]
                     yield {"text": part.text, "sources": sources, "done": True}
-                else:
-                    text += part
+                    continue
+                text += part
+                now = time.monotonic()
+                if now - last >= chat_tab.STREAM_INTERVAL_S:  # coalesced, as in the page
+                    last = now
                     yield {"text": text, "sources": [], "done": False}
         except gr.Error:
             raise

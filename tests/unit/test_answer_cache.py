@@ -23,12 +23,14 @@ class RecordingModel:
 
 
 class FixedRetriever:
+    top_k = 4
+
     class store:
         @staticmethod
         def chunk_count() -> int:
             return 1
 
-    def search(self, query, file_names=None):
+    def search(self, query, k=None, file_names=None):
         chunk = Chunk("c1", "Aurora was started in Lisbon.", "f", "a.pdf", 3, 3)
         return [Hit(chunk, 0.7)]
 
