@@ -239,9 +239,13 @@ class ChunkStore:
         self._check_dimension(len(embeddings[0]) if embeddings else 0)
         try:
             self._mark(document.file_id, "pending", document.file_name)
+            # Never upsert ids that exist: after a SIGKILL, Chroma can fail to replay an upsert
+            # over present vectors (chroma-core/chroma#7678). Leftovers are deleted, then added.
+            if self._chunks.get(where={"file_id": document.file_id}, limit=1, include=[])["ids"]:
+                self._chunks.delete(where={"file_id": document.file_id})
             for start in range(0, len(chunks), self._batch):
                 part = chunks[start : start + self._batch]
-                self._chunks.upsert(
+                self._chunks.add(
                     ids=[c.id for c in part],
                     documents=[c.text for c in part],
                     embeddings=[list(e) for e in embeddings[start : start + self._batch]],
@@ -256,9 +260,8 @@ class ChunkStore:
                         for c in part
                     ],
                 )
-            self._docs.upsert(
+            self._docs.update(  # metadata only: the record's vector is never rewritten
                 ids=[document.file_id],
-                embeddings=[_NO_VECTOR],
                 metadatas=[
                     {
                         "file_name": document.file_name,
@@ -304,19 +307,17 @@ class ChunkStore:
 
     def _mark(self, file_id: str, status: str, file_name: str) -> None:
         """A journal record: this process is writing (or deleting) the document right now."""
-        self._docs.upsert(
-            ids=[file_id],
-            embeddings=[_NO_VECTOR],
-            metadatas=[
-                {
-                    "file_name": file_name,
-                    "status": status,
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "since": time.time(),
-                }
-            ],
-        )
+        meta = {
+            "file_name": file_name,
+            "status": status,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.time(),
+        }
+        if self._docs.get(ids=[file_id], include=[])["ids"]:
+            self._docs.update(ids=[file_id], metadatas=[meta])  # no vector rewrite (see above)
+        else:
+            self._docs.add(ids=[file_id], embeddings=[_NO_VECTOR], metadatas=[meta])
 
     def delete_document(self, file_id: str) -> None:
         """Remove a document: marked as being deleted, then its chunks, then its record."""
