@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, run_cli, start_app
+from tests.conftest import ROOT, free_port, run_cli, start_app, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,11 +49,7 @@ def _server(command: list[str], ready: str, log: Path) -> Iterator[subprocess.Po
         _wait(ready, process, log)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")
