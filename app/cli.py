@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -332,6 +333,11 @@ HANDLERS = {
 }
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """`kill`, systemd and the tests stop the app like Ctrl+C: the library is closed cleanly."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str]) -> int:
     """Parse, build the services, run one command; errors become one clear line and exit 1."""
     args = build_parser().parse_args(list(argv))
@@ -341,6 +347,8 @@ def main(argv: Sequence[str]) -> int:
     )
     command = args.command or "run"
     services: Services | None = None
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         settings = settings_from(args)
         if command == "models":

@@ -22,6 +22,7 @@ from rag.embed import Embedder
 from rag.extract import IsolatedPdfReader
 from rag.ingest import Ingestor
 from rag.onnx_embed import make_embedder
+from rag.repair import open_library
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
 
@@ -230,6 +231,11 @@ def build_model(
     )
 
 
+def _log_rebuild_progress(done: int, total: int) -> None:
+    if done == total or done % 2048 < 64:
+        log.warning("rebuilding the search index: %d of %d passages", done, total)
+
+
 def build_services(settings: Settings) -> Services:
     """Construct every service; heavy weights load lazily (see `Services.warm_up`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -238,15 +244,13 @@ def build_services(settings: Settings) -> Services:
         backend=settings.rag.embed_backend,
         cache_dir=settings.cache_dir / "embedders",
     )
-    store = ChunkStore(
-        None if settings.store.chroma_url else settings.chroma_dir,
+    store = open_library(
+        settings.chroma_dir,
         url=settings.store.chroma_url,
         name=settings.store.collection,
-        embedder_id=embedder.model_id,
+        embedder=embedder,
+        on_progress=_log_rebuild_progress,
     )
-    rolled_back = store.recover()
-    if rolled_back:
-        log.warning("finished or undid interrupted work on: %s", ", ".join(rolled_back))
     registry = build_registry(settings)
     active_id, model_path = active_model(settings, registry)
     if settings.model.llm_url:

@@ -13,13 +13,15 @@ Works the same on an embedded `PersistentClient(path)` or a Chroma server (`Http
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -72,20 +74,22 @@ def _abandoned(meta: dict[str, Any]) -> bool:
 # Embedded Chroma supports one process per directory: a second one works on a stale view and can
 # lose writes. Each directory is locked (flock) by the first process that opens it; stores opened
 # again inside that process share the lock.
-_LOCKS: dict[Path, list[int]] = {}  # path -> [fd, number of open stores]
+_LOCKS: dict[Path, list[int]] = {}  # path -> [fd, open stores, writes in flight]
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock_dir(path: Path) -> None:
+def _lock_dir(path: Path) -> bool:
+    """Take the directory's lock. Returns True when its last holder exited without closing it
+    (killed, crashed, power cut): the lock file still names that process."""
     try:
         import fcntl
     except ImportError:  # Windows: no flock; Chroma's own file locks are all we have
-        return
+        return False
     key = path.resolve()
     with _LOCKS_GUARD:
         if key in _LOCKS:
             _LOCKS[key][1] += 1
-            return
+            return False
         fd = os.open(key / "quipu.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -96,9 +100,34 @@ def _lock_dir(path: Path) -> None:
                 f"the library in {path} is open in another Quipu process (pid {holder}); "
                 "use that one (the app's upload or its API), or stop it first"
             ) from None
+        unclean = bool(os.read(fd, 32).strip())
         os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        _LOCKS[key] = [fd, 1]
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _LOCKS[key] = [fd, 1, 0]
+        return unclean
+
+
+def _release(entry: list[int]) -> None:
+    fd, _, writes = entry
+    if not writes:  # an exit in the middle of a write is not a clean one
+        os.ftruncate(fd, 0)  # an empty lock file means "closed cleanly"
+    os.close(fd)  # closing the descriptor releases the flock
+
+
+@contextmanager
+def _writing(path: Path | None) -> Iterator[None]:
+    """Count a write in flight on an embedded library (see `_release`)."""
+    entry = _LOCKS.get(path.resolve()) if path is not None else None
+    if entry is None:
+        yield
+        return
+    with _LOCKS_GUARD:
+        entry[2] += 1
+    try:
+        yield
+    finally:
+        with _LOCKS_GUARD:
+            entry[2] -= 1
 
 
 def _unlock_dir(path: Path) -> None:
@@ -109,11 +138,25 @@ def _unlock_dir(path: Path) -> None:
             return
         entry[1] -= 1
         if entry[1] == 0:
-            os.close(entry[0])  # closing the descriptor releases the flock
+            _release(entry)
             del _LOCKS[key]
 
 
-def _client(path: Path | None, url: str | None) -> Any:
+@atexit.register
+def _unlock_all_at_exit() -> None:
+    """A process that exits normally leaves its libraries marked as cleanly closed."""
+    with _LOCKS_GUARD:
+        for entry in _LOCKS.values():
+            _release(entry)
+        _LOCKS.clear()
+
+
+def _client(
+    path: Path | None,
+    url: str | None,
+    lock: bool = True,
+    on_unclean: Callable[[Path], None] | None = None,
+) -> Any:
     settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         if url:
@@ -134,8 +177,12 @@ def _client(path: Path | None, url: str | None) -> Any:
         if path is None:
             raise StoreError("a store needs a directory or a server URL")
         path.mkdir(parents=True, exist_ok=True)
-        _lock_dir(path)
+        if not lock:
+            return chromadb.PersistentClient(path=str(path), settings=settings)
+        unclean = _lock_dir(path)
         try:
+            if unclean and on_unclean is not None:
+                on_unclean(path)  # before Chroma loads anything a crash may have damaged
             return chromadb.PersistentClient(path=str(path), settings=settings)
         except Exception:
             _unlock_dir(path)
@@ -157,6 +204,8 @@ class ChunkStore:
         url: str | None = None,
         name: str = "quipu",
         embedder_id: str,
+        lock: bool = True,
+        on_unclean: Callable[[Path], None] | None = None,
     ) -> None:
         """Open (or create) the collections.
 
@@ -165,13 +214,17 @@ class ChunkStore:
             url: http(s)://host:port of a Chroma server; used instead of `path` when given.
             name: prefix of the two collection names.
             embedder_id: the embedding model's id; an existing library made with another is refused.
+            lock: take the directory's lock (False only for a check run in a child process while
+                its parent holds the lock).
+            on_unclean: called with `path` before Chroma opens it when the process that last
+                held it exited without closing it (see `rag.repair`).
 
         Raises:
             StoreError: the store cannot be opened.
             EmbedderMismatch: the library was built with a different embedder.
         """
-        self._client = _client(path, url)
-        self._locked = None if url else path
+        self._client = _client(path, url, lock, on_unclean)
+        self._locked = None if url or not lock else path
         self.embedder_id = embedder_id
         try:
             self._chunks = self._client.get_or_create_collection(
@@ -196,6 +249,7 @@ class ChunkStore:
     def close(self) -> None:
         """Release this process's hold on an embedded store (idempotent)."""
         if self._locked is not None:
+            self._client.close()  # Chroma's shared handle on the folder, once its last user goes
             _unlock_dir(self._locked)
             self._locked = None
 
@@ -222,10 +276,20 @@ class ChunkStore:
             log.warning(
                 "rolling back an interrupted %s of %s", meta.get("status"), meta.get("file_name")
             )
-            self._chunks.delete(where={"file_id": file_id})
-            self._docs.delete(ids=[file_id])
+            with _writing(self._locked):
+                self._chunks.delete(where={"file_id": file_id})
+                self._docs.delete(ids=[file_id])
             rolled_back.append(str(meta.get("file_name") or file_id[:12]))
         return rolled_back
+
+    def probe(self) -> None:
+        """Load and search both collections' indexes (what a damaged index fails or crashes on)."""
+        for collection in (self._chunks, self._docs):
+            count = collection.count()
+            if not count:
+                continue
+            got = collection.get(limit=1, include=["embeddings"])
+            collection.query(query_embeddings=[got["embeddings"][0]], n_results=min(count, 10))
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -237,44 +301,47 @@ class ChunkStore:
             raise ValueError("one embedding per chunk")
         self._check_space(document.file_name, chunks, embeddings)
         self._check_dimension(len(embeddings[0]) if embeddings else 0)
-        try:
-            self._mark(document.file_id, "pending", document.file_name)
-            # Never upsert ids that exist: after a SIGKILL, Chroma can fail to replay an upsert
-            # over present vectors (chroma-core/chroma#7678). Leftovers are deleted, then added.
-            if self._chunks.get(where={"file_id": document.file_id}, limit=1, include=[])["ids"]:
-                self._chunks.delete(where={"file_id": document.file_id})
-            for start in range(0, len(chunks), self._batch):
-                part = chunks[start : start + self._batch]
-                self._chunks.add(
-                    ids=[c.id for c in part],
-                    documents=[c.text for c in part],
-                    embeddings=[list(e) for e in embeddings[start : start + self._batch]],
+        with _writing(self._locked):
+            try:
+                self._mark(document.file_id, "pending", document.file_name)
+                # Never upsert ids that exist: after a SIGKILL, Chroma can fail to replay an upsert
+                # over present vectors (chroma-core/chroma#7678). Leftovers are deleted, then added.
+                if self._chunks.get(where={"file_id": document.file_id}, limit=1, include=[])[
+                    "ids"
+                ]:
+                    self._chunks.delete(where={"file_id": document.file_id})
+                for start in range(0, len(chunks), self._batch):
+                    part = chunks[start : start + self._batch]
+                    self._chunks.add(
+                        ids=[c.id for c in part],
+                        documents=[c.text for c in part],
+                        embeddings=[list(e) for e in embeddings[start : start + self._batch]],
+                        metadatas=[
+                            {
+                                "file_id": c.file_id,
+                                "file_name": c.file_name,
+                                "page_start": c.page_start,
+                                "page_end": c.page_end,
+                                "context": c.context,
+                            }
+                            for c in part
+                        ],
+                    )
+                self._docs.update(  # metadata only: the record's vector is never rewritten
+                    ids=[document.file_id],
                     metadatas=[
                         {
-                            "file_id": c.file_id,
-                            "file_name": c.file_name,
-                            "page_start": c.page_start,
-                            "page_end": c.page_end,
-                            "context": c.context,
+                            "file_name": document.file_name,
+                            "pages": document.pages,
+                            "chunks": document.chunks,
+                            "added": document.added,
+                            "size_bytes": document.size_bytes,
+                            "status": "complete",
                         }
-                        for c in part
                     ],
                 )
-            self._docs.update(  # metadata only: the record's vector is never rewritten
-                ids=[document.file_id],
-                metadatas=[
-                    {
-                        "file_name": document.file_name,
-                        "pages": document.pages,
-                        "chunks": document.chunks,
-                        "added": document.added,
-                        "size_bytes": document.size_bytes,
-                        "status": "complete",
-                    }
-                ],
-            )
-        except Exception as exc:
-            raise StoreError(f"could not store {document.file_name}: {exc}") from exc
+            except Exception as exc:
+                raise StoreError(f"could not store {document.file_name}: {exc}") from exc
 
     def _check_space(
         self, file_name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]
@@ -321,12 +388,13 @@ class ChunkStore:
 
     def delete_document(self, file_id: str) -> None:
         """Remove a document: marked as being deleted, then its chunks, then its record."""
-        try:
-            self._mark(file_id, "deleting", "")
-            self._chunks.delete(where={"file_id": file_id})
-            self._docs.delete(ids=[file_id])
-        except Exception as exc:
-            raise StoreError(f"could not delete document {file_id[:12]}: {exc}") from exc
+        with _writing(self._locked):
+            try:
+                self._mark(file_id, "deleting", "")
+                self._chunks.delete(where={"file_id": file_id})
+                self._docs.delete(ids=[file_id])
+            except Exception as exc:
+                raise StoreError(f"could not delete document {file_id[:12]}: {exc}") from exc
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -416,6 +484,20 @@ class ChunkStore:
             )
         }
         return [found[i] for i in ids if i in found]
+
+    def chunk_texts(self, file_id: str) -> list[Chunk]:
+        """Every chunk of one document without its vector, in reading order."""
+        try:
+            got = self._chunks.get(where={"file_id": file_id}, include=["documents", "metadatas"])
+        except Exception as exc:
+            raise StoreError(f"could not read document {file_id[:12]}: {exc}") from exc
+        chunks = [
+            _to_chunk(chunk_id, text, meta)
+            for chunk_id, text, meta in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=True
+            )
+        ]
+        return sorted(chunks, key=lambda chunk: chunk.id)
 
     def document_chunks(self, file_id: str) -> list[tuple[Chunk, list[float]]]:
         """Every chunk of one document with its vector, in reading order (for export)."""

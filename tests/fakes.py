@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections.abc import Iterator, Sequence
 
 from models.base import CancelToken, GenerationOptions, Message, ModelInfo
@@ -73,5 +74,33 @@ class HashEmbedder:
                     slot = int(hashlib.md5(word.encode()).hexdigest(), 16) % self._dimension
                     vec[slot] += 1.0
             norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+            out.append([v / norm for v in vec])
+        return out
+
+
+class SeededEmbedder:
+    """A distinct, repeatable random unit vector per text: no two chunks share a vector, as in
+    a real library (a bag-of-words hash gives many identical vectors, which HNSW handles badly)."""
+
+    def __init__(self, dimension: int = 16) -> None:
+        self._dimension = dimension
+
+    @property
+    def model_id(self) -> str:
+        return f"seeded-{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        out = []
+        for text in texts:
+            rng = random.Random(hashlib.md5(text.encode()).digest())
+            vec = [rng.gauss(0.0, 1.0) for _ in range(self._dimension)]
+            norm = math.sqrt(sum(v * v for v in vec))
             out.append([v / norm for v in vec])
         return out

@@ -65,7 +65,7 @@ def test_sigkill_at_random_points_never_leaves_half_a_document(tmp_path, real_em
         time.sleep(rng.uniform(0.3, 1.0) * duration)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        mid_write += restart_and_check(data / "chroma", real_embedder.model_id)
+        mid_write += restart_and_check(data / "chroma", "real")
     print(f"\n{KILLS} kills, {mid_write} of them during a write; library consistent after each")
 
     final = run_cli("ingest", str(docs), data_dir=data)
@@ -77,17 +77,17 @@ def test_sigkill_at_random_points_never_leaves_half_a_document(tmp_path, real_em
 
 
 WRITER = """
-import random, sys
-from rag.errors import StoreError
+import sys
 from rag.store import ChunkStore
 from rag.types import Chunk, Document
-store = ChunkStore(__import__("pathlib").Path(sys.argv[1]), embedder_id="test-embedder")
-rng = random.Random(int(sys.argv[2]))
+from tests.fakes import SeededEmbedder
+embedder = SeededEmbedder(16)
+store = ChunkStore(__import__("pathlib").Path(sys.argv[1]), embedder_id=embedder.model_id)
 for n in range(100):
     file_id = f"{n:024x}" + "0" * 40
-    chunks = [Chunk(f"{file_id[:24]}-{i:05d}", f"text {n} {i}", file_id, f"doc{n}.pdf", 1, 1)
-              for i in range(3000)]
-    vectors = [[rng.random() for _ in range(16)] for _ in chunks]
+    chunks = [Chunk(f"{file_id[:24]}-{i:05d}", f"text {n} {i} run {sys.argv[2]}", file_id,
+                    f"doc{n}.pdf", 1, 1) for i in range(3000)]
+    vectors = embedder.embed([c.text for c in chunks])
     doc = Document(file_id, f"doc{n}.pdf", 1, len(chunks), "2026-01-01")
     store.add_document(doc, chunks, vectors)
     if n % 2:
@@ -107,34 +107,47 @@ def test_sigkill_during_chroma_writes_and_deletes_is_rolled_back(tmp_path):
         time.sleep(rng.uniform(3.5, 8.0))  # start-up is ~3 s; then it writes without pause
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        mid_write += restart_and_check(path, "test-embedder")
+        mid_write += restart_and_check(path)
     print(f"\n10 kills of a Chroma writer, {mid_write} with a write or delete in flight")
     assert mid_write >= 5, "the kills should mostly land inside writes"
 
 
 CHECKER = """
-import sys
+import logging, sys
 from collections import Counter
 from pathlib import Path
-from rag.errors import StoreError
+from rag.repair import open_library
 from rag.store import ChunkStore
-store = ChunkStore(Path(sys.argv[1]), embedder_id=sys.argv[2])
-unfinished = store._docs.get(where={"status": {"$ne": "complete"}})["ids"]
-store.recover()
+from tests.fakes import SeededEmbedder
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+path = Path(sys.argv[1])
+if sys.argv[2] == "real":
+    from app.settings import Settings
+    from rag.onnx_embed import OnnxEmbedder
+    embedder = OnnxEmbedder(cache_dir=Settings().cache_dir / "embedders")
+else:
+    embedder = SeededEmbedder(16)
+store = open_library(path, embedder=embedder)
 docs = {d.file_id: d for d in store.documents()}
 chunks = Counter(m["file_id"] for m in store._chunks.get(include=["metadatas"])["metadatas"])
 assert set(chunks) <= set(docs), ("orphan chunks", set(chunks) - set(docs))
 for file_id, doc in docs.items():
     assert chunks[file_id] == doc.chunks, (doc.file_name, chunks[file_id], doc.chunks)
-print("unfinished" if unfinished else "clean")
+    sample = store.chunk_texts(file_id)[:: max(1, doc.chunks // 3)]
+    for chunk, vector in store.get_chunks([c.id for c in sample]):
+        expected = embedder.embed([chunk.indexed_text])[0]
+        # int8 activations are scaled per batch, so a vector varies a little with its batch
+        assert sum(a * b for a, b in zip(vector, expected)) > 0.99, chunk.id
+        assert store.query(vector, 1)[0].score > 0.999, chunk.id  # found by its own vector
 """
 
 
-def restart_and_check(path, embedder_id) -> bool:
-    """Restart as the app would: a fresh process opens the store, recovers it and checks that
-    every document is whole. Returns whether an unfinished write had to be rolled back."""
+def restart_and_check(path, embedder="seeded") -> bool:
+    """Restart as the app would: a fresh process opens the library (checking, repairing and
+    recovering it as needed), then every document must be whole and searchable. Returns whether
+    that start had to roll back a write or delete in flight."""
     check = subprocess.run(
-        [sys.executable, "-c", CHECKER, str(path), embedder_id],
+        [sys.executable, "-c", CHECKER, str(path), embedder],
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         cwd=ROOT,
         capture_output=True,
@@ -142,7 +155,7 @@ def restart_and_check(path, embedder_id) -> bool:
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    return check.stdout.strip() == "unfinished"
+    return "finished or undid interrupted work" in check.stderr
 
 
 def test_recovery_leaves_a_live_writer_alone(tmp_path, real_embedder):
@@ -191,3 +204,92 @@ def test_a_second_process_cannot_open_the_same_embedded_library(tmp_path):
         holder.wait()
     store = ChunkStore(tmp_path / "chroma", embedder_id="e")  # free again once it is gone
     store.close()
+
+
+BUILDER = """
+import os, sys
+from pathlib import Path
+from rag.store import ChunkStore
+from rag.types import Chunk, Document
+from tests.fakes import SeededEmbedder
+embedder = SeededEmbedder(16)
+store = ChunkStore(Path(sys.argv[1]), embedder_id=embedder.model_id)
+for n in range(3):
+    file_id = f"{n:024x}" + "0" * 40
+    chunks = [Chunk(f"{file_id[:24]}-{i:05d}", f"text {n} {i}", file_id, f"doc{n}.pdf", 1, 1)
+              for i in range(1500)]  # past Chroma's sync threshold: the index is written to disk
+    store.add_document(Document(file_id, f"doc{n}.pdf", 1, len(chunks), "2026-01-01"),
+                       chunks, embedder.embed([c.text for c in chunks]))
+os._exit(0)  # no clean close, as if killed
+"""
+
+
+def break_neighbour_lists(library):
+    """Point every node's first neighbour far outside the graph: the shape of an index whose
+    write was cut short, and one that makes chromadb 1.5.9 crash with SIGSEGV when searched."""
+    import struct
+
+    damaged = 0
+    for folder in library.iterdir():
+        if not (folder / "index_metadata.pickle").exists():
+            continue
+        _, _, _, elements, stride = struct.unpack_from(
+            "<IQQQQ", (folder / "header.bin").read_bytes()
+        )
+        with open(folder / "data_level0.bin", "r+b") as data:
+            for node in range(elements):
+                data.seek(node * stride + 4)
+                data.write(struct.pack("<I", 0x7FFFFFF0))
+        damaged += 1
+    return damaged
+
+
+def test_an_index_damaged_by_a_crash_is_rebuilt_from_the_stored_text(tmp_path):
+    library = tmp_path / "chroma"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-c", BUILDER, str(library)], env=env, cwd=ROOT, check=True)
+    assert (library / "quipu.lock").read_text().strip(), "an unclean exit leaves its pid"
+    assert break_neighbour_lists(library) == 1
+    searched = subprocess.run(
+        [sys.executable, "-c", PROBE, str(library)], env=env, cwd=ROOT, check=False
+    )
+    assert searched.returncode == -signal.SIGSEGV, "the damage should crash a plain search"
+
+    opened = subprocess.run(
+        [sys.executable, "-c", CHECKER, str(library), "seeded"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    assert "damaged by an interrupted write" in opened.stderr
+    assert "search index rebuilt" in opened.stderr
+    kept = [p.name for p in tmp_path.iterdir() if p.name.startswith("chroma.damaged-")]
+    assert len(kept) == 1, "the damaged library is kept beside the rebuilt one"
+    assert not (library / "quipu-rebuild-needed").exists()
+
+    again = subprocess.run(  # a clean exit: the next start neither checks nor rebuilds
+        [sys.executable, "-c", CHECKER, str(library), "seeded"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "not closed cleanly" not in again.stderr and "rebuil" not in again.stderr
+    store = ChunkStore(library, embedder_id="seeded-16")
+    assert sorted(d.file_name for d in store.documents()) == ["doc0.pdf", "doc1.pdf", "doc2.pdf"]
+    assert store.chunk_count() == 4500
+    store.close()
+
+
+PROBE = """
+import sys, chromadb
+from chromadb.config import Settings
+client = chromadb.PersistentClient(sys.argv[1], settings=Settings(anonymized_telemetry=False))
+chunks = client.get_collection("quipu_chunks")
+chunks.query(query_embeddings=[[0.25] * 16], n_results=10)
+"""
