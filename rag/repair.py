@@ -96,6 +96,9 @@ def _check(path: Path, name: str, embedder_id: str) -> None:
             problem = f"checking it did not finish in {_CHECK_TIMEOUT_S:.0f} s"
         else:
             if done.returncode == 0:
+                rolled_back = [line for line in done.stdout.splitlines() if line.strip()]
+                if rolled_back:
+                    log.warning("finished or undid interrupted work on: %s", ", ".join(rolled_back))
                 return
             if done.returncode < 0:
                 problem = f"reading it crashed (signal {-done.returncode})"
@@ -184,7 +187,8 @@ def _finish_swap(path: Path) -> None:
 def _check_in_this_process(path: Path, name: str, embedder_id: str) -> None:
     """Open, roll back, and search each collection: what a damaged index crashes on."""
     store = ChunkStore(path, name=name, embedder_id=embedder_id, lock=False)
-    store.recover()
+    for file_name in store.recover():
+        print(file_name)
     store.probe()
 
 
