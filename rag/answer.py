@@ -88,9 +88,12 @@ def _conversation_key(history: Sequence[Message]) -> tuple[tuple[str, str], ...]
 
 def _prefer_given(hits: Sequence[Hit], given: Sequence[Hit], *, k: int) -> list[Hit]:
     """For a follow-up: the found sources the conversation already holds, then at most
-    `_FOLLOW_UP_NEW_SOURCES` new ones, `k` in all, in the retriever's order."""
+    `_FOLLOW_UP_NEW_SOURCES` new ones, `k` in all, in the retriever's order. `hits` reaches
+    past the first `k` only to find more of the held ones (free: their tokens are cached); a
+    new passage must be one a fresh question would have got (among the first `k`), since each
+    costs prompt evaluation before the first token."""
     known = {h.chunk.id for h in given}
-    new = [h for h in hits if h.chunk.id not in known][:_FOLLOW_UP_NEW_SOURCES]
+    new = [h for h in hits[:k] if h.chunk.id not in known][:_FOLLOW_UP_NEW_SOURCES]
     chosen = {h.chunk.id for h in new} | {h.chunk.id for h in hits if h.chunk.id in known}
     return [h for h in hits if h.chunk.id in chosen][:k]
 

@@ -20,6 +20,7 @@ Each step can itself be interrupted: the marker and the finished flag make the n
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -87,6 +88,7 @@ def _check(path: Path, name: str, embedder_id: str) -> None:
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "rag.repair", str(path), name, embedder_id],
+                env=_child_env(),
                 capture_output=True,
                 text=True,
                 timeout=_CHECK_TIMEOUT_S,
@@ -114,6 +116,13 @@ def _check(path: Path, name: str, embedder_id: str) -> None:
         problem,
     )
     _quarantine(path)
+
+
+def _child_env() -> dict[str, str]:
+    """This process's environment, with the folder holding `rag` importable from anywhere."""
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
 
 
 def _quarantine(path: Path) -> None:

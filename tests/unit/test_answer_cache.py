@@ -61,3 +61,14 @@ def test_a_follow_up_extends_the_previous_prompt_and_does_not_resend_its_sources
         [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],
     )
     assert "Aurora was started in Lisbon" in model.prompts[-1][-1]["content"]
+
+
+def test_a_follow_up_adds_only_new_sources_a_fresh_search_would_give():
+    from rag.answer import _prefer_given
+
+    hits = [Hit(Chunk(f"c{i}", f"text {i}", "f", "a.pdf", i, i), 0.9 - i / 100) for i in range(8)]
+    given = [hits[1], hits[6]]
+    chosen = [h.chunk.id for h in _prefer_given(hits, given, k=4)]
+    # held ones wherever they rank; new ones only from the first four, at most two
+    assert chosen == ["c0", "c1", "c2", "c6"]
+    assert [h.chunk.id for h in _prefer_given(hits, hits[:4], k=4)] == ["c0", "c1", "c2", "c3"]
