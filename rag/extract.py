@@ -1,37 +1,51 @@
-"""PDF -> pages in a separate worker process, with a time limit per file.
+"""PDF -> pages in worker processes, with a time limit per file.
 
-A malformed or hostile PDF can make a parser loop for ever or crash; in the worker it only costs
-that file: after `timeout_s` the worker is killed (and replaced) and the file is reported as
+A malformed or hostile PDF can make a parser loop for ever or crash; in a worker it only costs
+that file: after `timeout_s` the workers are killed (and replaced) and the file is reported as
 failed, while the app and the rest of the batch go on.
+
+pypdf is pure Python and slow (~20-50 pages/s), so a long document is read in spans of pages by
+a worker per core: the first span also tells the page count, the rest are shared out. Cleaning
+(running headers need every page) happens once all spans are back.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from rag.errors import PdfUnreadable
-from rag.pdf import read_pdf
+from rag.pdf import pages_from_text, read_raw
 from rag.types import Page
 
-Reader = Callable[..., list[Page]]  # read_pdf's signature; must be importable by the worker
+RawReader = Callable[..., tuple[int, list[str]]]  # read_raw's; must be importable by the worker
+SPAN_PAGES = 48  # pages a worker reads per task (opening the file again costs ~0.2 s)
 
 
 class IsolatedPdfReader:
-    """Reads one PDF at a time in a worker process; `read` has `read_pdf`'s contract."""
+    """Reads one PDF at a time in worker processes; `read` has `read_pdf`'s contract."""
 
     def __init__(
-        self, *, timeout_s: float = 300.0, max_pages: int | None = None, reader: Reader = read_pdf
+        self,
+        *,
+        timeout_s: float = 300.0,
+        max_pages: int | None = None,
+        reader: RawReader = read_raw,
+        workers: int | None = None,
     ) -> None:
-        """Args: seconds allowed per file, the page limit, and the function the worker runs."""
+        """Args: seconds allowed per file, the page limit, the function the workers run
+        (`read_raw`'s signature), and how many workers (None: one per CPU, at most 4)."""
         self.timeout_s = timeout_s
         self.max_pages = max_pages
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self._reader = reader
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -40,7 +54,9 @@ class IsolatedPdfReader:
         if self._pool is None:
             # forkserver/spawn, never fork: the app has threads (web server, torch) to not copy.
             method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context(method)
+            )
         return self._pool
 
     def _discard(self) -> None:
@@ -55,17 +71,10 @@ class IsolatedPdfReader:
         self, path: Path, *, file_id: str, file_name: str, password: str | None = None
     ) -> list[Page]:
         """Pages of `path`, or a `PdfError` (including for a timeout or a crashed worker)."""
-        with self._lock:  # one file at a time: the worker is the unit that gets killed
-            future = self._executor().submit(
-                self._reader,
-                path,
-                file_id=file_id,
-                file_name=file_name,
-                password=password,
-                max_pages=self.max_pages,
-            )
+        with self._lock:  # one file at a time: its workers are the unit that gets killed
+            deadline = time.monotonic() + self.timeout_s
             try:
-                return future.result(timeout=self.timeout_s)
+                raw = self._read_spans(path, file_name, password, deadline)
             except FutureTimeout:
                 self._discard()
                 raise PdfUnreadable(
@@ -76,6 +85,31 @@ class IsolatedPdfReader:
             except BrokenProcessPool:
                 self._discard()
                 raise PdfUnreadable(file_name, "the PDF crashed the reader") from None
+        return pages_from_text(raw, file_id=file_id, file_name=file_name)
+
+    def _read_spans(
+        self, path: Path, file_name: str, password: str | None, deadline: float
+    ) -> list[str]:
+        """Raw page texts: the first span, then the rest shared among the workers."""
+        pool = self._executor()
+        options = {"file_name": file_name, "password": password, "max_pages": self.max_pages}
+
+        def wait(future: Future[tuple[int, list[str]]]) -> tuple[int, list[str]]:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+        count, raw = wait(pool.submit(self._reader, path, first=0, stop=SPAN_PAGES, **options))
+        rest = count - len(raw)
+        if rest <= 0:
+            return raw
+        size = max(SPAN_PAGES, -(-rest // (2 * self.workers)))  # a few spans per worker
+        starts = range(len(raw), count, size)
+        futures = [
+            pool.submit(self._reader, path, first=start, stop=start + size, **options)
+            for start in starts
+        ]
+        for future in futures:
+            raw.extend(wait(future)[1])
+        return raw
 
     def close(self) -> None:
         """Stop the worker."""

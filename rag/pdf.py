@@ -108,6 +108,45 @@ def open_pdf(path: Path, *, password: str | None = None) -> PdfReader:
     return reader
 
 
+def read_raw(
+    path: Path,
+    *,
+    file_name: str | None = None,
+    password: str | None = None,
+    max_pages: int | None = None,
+    first: int = 0,
+    stop: int | None = None,
+) -> tuple[int, list[str]]:
+    """pypdf's text of pages `first` up to `stop` (0-based; None: to the end), uncleaned.
+
+    Returns:
+        (the document's page count, one text per page read; "" for a page that fails).
+
+    Raises:
+        PdfUnreadable, PdfEncrypted: see `open_pdf`; also no pages, or over `max_pages`.
+    """
+    name = file_name or path.name
+    reader = open_pdf(path, password=password)
+    try:
+        count = len(reader.pages)
+    except Exception as exc:
+        raise PdfUnreadable(name, f"damaged page tree ({exc})") from exc
+    if count == 0:
+        raise PdfUnreadable(name, "the PDF has no pages")
+    if max_pages is not None and count > max_pages:
+        raise PdfUnreadable(
+            name, f"{count} pages is over the limit of {max_pages} (QUIPU_RAG__MAX_PAGES)"
+        )
+    raw: list[str] = []
+    for index in range(first, count if stop is None else min(stop, count)):
+        try:
+            raw.append(reader.pages[index].extract_text() or "")
+        except Exception as exc:  # one bad page must not lose the document
+            log.warning("%s: page %d could not be read: %s", name, index + 1, exc)
+            raw.append("")
+    return count, raw
+
+
 def read_pdf(
     path: Path,
     *,
@@ -133,24 +172,7 @@ def read_pdf(
         PdfNoText: the file has pages but not one character of text.
     """
     name = file_name or path.name
-    reader = open_pdf(path, password=password)
-    try:
-        count = len(reader.pages)
-    except Exception as exc:
-        raise PdfUnreadable(name, f"damaged page tree ({exc})") from exc
-    if count == 0:
-        raise PdfUnreadable(name, "the PDF has no pages")
-    if max_pages is not None and count > max_pages:
-        raise PdfUnreadable(
-            name, f"{count} pages is over the limit of {max_pages} (QUIPU_RAG__MAX_PAGES)"
-        )
-    raw: list[str] = []
-    for index in range(count):
-        try:
-            raw.append(reader.pages[index].extract_text() or "")
-        except Exception as exc:  # one bad page must not lose the document
-            log.warning("%s: page %d could not be read: %s", name, index + 1, exc)
-            raw.append("")
+    _, raw = read_raw(path, file_name=name, password=password, max_pages=max_pages)
     return pages_from_text(raw, file_id=file_id, file_name=name)
 
 
