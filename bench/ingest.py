@@ -3,11 +3,11 @@ pipeline, each in its own process (so peak RSS is its own), in one run.
 
     python launch.py bench ingest [--pdf PATH]
 
-Quipu: `build_services(...).ingestor` as the app runs it (pypdf in an isolated worker process,
+Quipu: `build_services(...).ingestor` as the app runs it (pypdf in worker processes, spans of pages,
 line chunks of 128 tokens with context, ONNX Runtime int8 embeddings, Chroma on disk).
 Naive: pypdf page by page, 1000-character chunks, sentence-transformers with its defaults (torch),
 one `collection.add`. Prints pages/s, chunks/s, wall time and peak RSS for both (Quipu's pypdf
-worker process is not counted in its RSS).
+worker processes are not counted in its RSS).
 """
 
 from __future__ import annotations
