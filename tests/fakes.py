@@ -78,23 +78,16 @@ class HashEmbedder:
         return out
 
 
-class SeededEmbedder:
+class SeededEmbedder(HashEmbedder):
     """A distinct, repeatable random unit vector per text: no two chunks share a vector, as in
     a real library (a bag-of-words hash gives many identical vectors, which HNSW handles badly)."""
 
     def __init__(self, dimension: int = 16) -> None:
-        self._dimension = dimension
+        super().__init__(dimension)
 
     @property
     def model_id(self) -> str:
         return f"seeded-{self._dimension}"
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         out = []

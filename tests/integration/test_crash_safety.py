@@ -142,11 +142,10 @@ for file_id, doc in docs.items():
 """
 
 
-def restart_and_check(path, embedder="seeded") -> bool:
+def reopen(path, embedder="seeded") -> subprocess.CompletedProcess[str]:
     """Restart as the app would: a fresh process opens the library (checking, repairing and
-    recovering it as needed), then every document must be whole and searchable. Returns whether
-    that start had to roll back a write or delete in flight."""
-    check = subprocess.run(
+    recovering it as needed), then checks that every document is whole and searchable."""
+    return subprocess.run(
         [sys.executable, "-c", CHECKER, str(path), embedder],
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         cwd=ROOT,
@@ -154,6 +153,12 @@ def restart_and_check(path, embedder="seeded") -> bool:
         text=True,
         check=False,
     )
+
+
+def restart_and_check(path, embedder="seeded") -> bool:
+    """`reopen`, which must succeed. Returns whether that start had to roll back a write or
+    delete in flight."""
+    check = reopen(path, embedder)
     assert check.returncode == 0, check.stdout + check.stderr
     return "finished or undid interrupted work" in check.stderr
 
@@ -255,14 +260,7 @@ def test_an_index_damaged_by_a_crash_is_rebuilt_from_the_stored_text(tmp_path):
     )
     assert searched.returncode == -signal.SIGSEGV, "the damage should crash a plain search"
 
-    opened = subprocess.run(
-        [sys.executable, "-c", CHECKER, str(library), "seeded"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    opened = reopen(library)
     assert opened.returncode == 0, opened.stdout + opened.stderr
     assert "damaged by an interrupted write" in opened.stderr
     assert "search index rebuilt" in opened.stderr
@@ -270,14 +268,7 @@ def test_an_index_damaged_by_a_crash_is_rebuilt_from_the_stored_text(tmp_path):
     assert len(kept) == 1, "the damaged library is kept beside the rebuilt one"
     assert not (library / "quipu-rebuild-needed").exists()
 
-    again = subprocess.run(  # a clean exit: the next start neither checks nor rebuilds
-        [sys.executable, "-c", CHECKER, str(library), "seeded"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = reopen(library)  # a clean exit: the next start neither checks nor rebuilds
     assert again.returncode == 0, again.stderr
     assert "not closed cleanly" not in again.stderr and "rebuil" not in again.stderr
     store = ChunkStore(library, embedder_id="seeded-16")
