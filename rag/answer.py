@@ -88,13 +88,23 @@ def _conversation_key(history: Sequence[Message]) -> tuple[tuple[str, str], ...]
 
 def _prefer_given(hits: Sequence[Hit], given: Sequence[Hit], *, k: int) -> list[Hit]:
     """For a follow-up: the found sources the conversation already holds, then at most
-    `_FOLLOW_UP_NEW_SOURCES` new ones, `k` in all, in the retriever's order. `hits` reaches
-    past the first `k` only to find more of the held ones (free: their tokens are cached); a
-    new passage must be one a fresh question would have got (among the first `k`), since each
-    costs prompt evaluation before the first token."""
+    `_FOLLOW_UP_NEW_SOURCES` new ones, `k` in all, in the retriever's order.
+
+    Each new passage costs prompt evaluation (~150 tokens, about a second on a laptop CPU)
+    before the first token, while held ones are free (their tokens are cached). So `hits` reaches
+    past the first `k` only to find more of the held ones; a new passage must be one a fresh
+    question would have got (among the first `k`); and when the conversation already holds at
+    least half of those first `k`, a new one must also rank above one of them: a passage the
+    search places below everything the model already has is not worth the wait.
+    """
     known = {h.chunk.id for h in given}
-    new = [h for h in hits[:k] if h.chunk.id not in known][:_FOLLOW_UP_NEW_SOURCES]
-    chosen = {h.chunk.id for h in new} | {h.chunk.id for h in hits if h.chunk.id in known}
+    top = list(hits[:k])
+    held = [i for i, h in enumerate(top) if h.chunk.id in known]
+    new = [(i, h) for i, h in enumerate(top) if h.chunk.id not in known]
+    if held and 2 * len(held) >= len(top):
+        new = [(i, h) for i, h in new if i < held[-1]]
+    chosen = {h.chunk.id for _, h in new[:_FOLLOW_UP_NEW_SOURCES]}
+    chosen |= {h.chunk.id for h in hits if h.chunk.id in known}
     return [h for h in hits if h.chunk.id in chosen][:k]
 
 

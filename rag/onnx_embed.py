@@ -5,8 +5,9 @@ can fuse each layer into a few kernels (Attention, SkipLayerNormalization, BiasG
 quantized, which turns the fused attention into its int8 form. On 2 CPU cores, 128-token chunks:
 torch 21-25 chunks/s, ONNX float32 32-35, int8 unfused 41-42, int8 fused 51-53, with 0.98 mean
 cosine agreement to float32 (tests/contracts/test_embedder.py checks > 0.95; `bench/retrieval.py`
-judges retrieval quality). The model is exported once per model and cached (`<cache>/<slug>-<fingerprint>/`), together with its fast
-tokenizer and a small `quipu.json`; later runs load only ONNX Runtime and `tokenizers`, not torch.
+judges retrieval quality). The model is exported once per model and cached
+(`<cache>/<slug>-<fingerprint>/`), together with its fast tokenizer and a small `quipu.json`; later
+runs load only ONNX Runtime and `tokenizers`, not torch.
 
 Only mean-pooling models are supported (all-MiniLM, most sentence-transformers models); for others
 `make_embedder` falls back to torch.
@@ -152,7 +153,7 @@ def _fuse(model: Path, config: Any) -> None:
         fused = optimizer.optimize_model(
             str(model), model_type="bert", num_heads=int(heads), hidden_size=int(hidden)
         )
-    except Exception as err:  # noqa: BLE001 - an unfused model is still correct
+    except Exception as err:  # an unfused model is still correct, only slower
         log.warning("ONNX fusion skipped for %s: %s", model, err)
         return
     counts = fused.get_fused_operator_statistics()

@@ -72,3 +72,18 @@ def test_a_follow_up_adds_only_new_sources_a_fresh_search_would_give():
     # held ones wherever they rank; new ones only from the first four, at most two
     assert chosen == ["c0", "c1", "c2", "c6"]
     assert [h.chunk.id for h in _prefer_given(hits, hits[:4], k=4)] == ["c0", "c1", "c2", "c3"]
+
+
+def test_a_follow_up_skips_a_new_source_ranked_below_all_it_already_holds():
+    from rag.answer import _prefer_given
+
+    hits = [Hit(Chunk(f"c{i}", f"text {i}", "f", "a.pdf", i, i), 0.9 - i / 100) for i in range(8)]
+    # Three of the first four are held: the fourth, new, ranks below them all.
+    chosen = [h.chunk.id for h in _prefer_given(hits, [hits[0], hits[1], hits[2]], k=4)]
+    assert chosen == ["c0", "c1", "c2"]
+    # A new one that outranks a held one is still added.
+    chosen = [h.chunk.id for h in _prefer_given(hits, [hits[0], hits[2], hits[3]], k=4)]
+    assert chosen == ["c0", "c1", "c2", "c3"]
+    # Half held: the new ones above the lowest held one only.
+    chosen = [h.chunk.id for h in _prefer_given(hits, [hits[0], hits[2]], k=4)]
+    assert chosen == ["c0", "c1", "c2"]
