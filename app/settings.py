@@ -26,6 +26,9 @@ class ModelSettings(BaseModel):
         None, description="Layers on the GPU; empty = all when built with one."
     )
     chat_format: str | None = Field(None, description="Override the GGUF's own chat template.")
+    flash_attn: bool = Field(
+        True, description="llama.cpp's fused attention: faster prompt evaluation."
+    )
     max_tokens: int = Field(512, ge=16, description="Most tokens in one answer.")
     temperature: float = Field(0.2, ge=0.0, le=2.0, description="Sampling temperature.")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")

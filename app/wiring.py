@@ -228,6 +228,7 @@ def build_model(
         n_gpu_layers=m.n_gpu_layers,
         chat_format=m.chat_format,
         default_options=options,
+        flash_attn=m.flash_attn,
     )
 
 
