@@ -2,8 +2,8 @@
 
 The encoder is exported with plain ("eager") attention so that ONNX Runtime's transformer optimizer
 can fuse each layer into a few kernels (Attention, SkipLayerNormalization, BiasGelu), and only then
-quantized, which turns the fused attention into its int8 form. On 2 CPU cores, 128-token chunks:
-torch 21-25 chunks/s, ONNX float32 32-35, int8 unfused 41-42, int8 fused 51-53, with 0.98 mean
+quantized, which turns the fused attention into its int8 form. On 2 CPU cores, 128-token chunks
+(November 2026): float32 32-35 chunks/s, int8 unfused 41-48, int8 fused 47-58, with 0.98 mean
 cosine agreement to float32 (tests/contracts/test_embedder.py checks > 0.95; `bench/retrieval.py`
 judges retrieval quality). The model is exported once per model and cached
 (`<cache>/<slug>-<fingerprint>/`), together with its fast tokenizer and a small `quipu.json`; later
@@ -137,6 +137,10 @@ def export_model(source: Path | str, target: Path, *, quantize: bool = True) -> 
             shutil.rmtree(work, ignore_errors=True)
 
 
+# Encoders whose layers ONNX Runtime's BERT optimizer fuses.
+_FUSABLE = frozenset({"bert", "roberta", "xlm-roberta"})
+
+
 def _fuse(model: Path, config: Any) -> None:
     """Rewrite `model` with each transformer layer fused into ONNX Runtime's kernels, in place.
 
@@ -159,10 +163,6 @@ def _fuse(model: Path, config: Any) -> None:
     counts = fused.get_fused_operator_statistics()
     log.info("ONNX fusion: %s", {k: v for k, v in counts.items() if v})
     fused.save_model_to_file(str(model))
-
-
-# Encoders whose layers ONNX Runtime's BERT optimizer fuses.
-_FUSABLE = frozenset({"bert", "roberta", "xlm-roberta"})
 
 
 class OnnxEmbedder:
