@@ -95,7 +95,7 @@ class LlamaRuntime:
             chat_format: a llama-cpp-python chat format name overriding the GGUF's template.
             default_options: sampling used when `stream` gets none.
             flash_attn: llama.cpp's fused attention (as llama-bench uses by default): here it
-                evaluates prompts 15-25% faster on CPU; also on CUDA and Metal.
+                evaluates prompts 15-25% faster on CPU (llama.cpp has it for CUDA and Metal too).
         """
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
