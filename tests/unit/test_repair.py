@@ -1,14 +1,22 @@
 """Each step of a library repair can be interrupted and resumed at the next start."""
 
+from pathlib import Path
+
 from rag.repair import FINISHED_MARKER, REBUILD_MARKER, _finish_swap
 
 
-def test_a_finished_rebuild_is_swapped_in_and_the_damaged_library_kept(tmp_path):
+def damaged_with_staged_rebuild(tmp_path: Path, staged_db: str) -> tuple[Path, Path]:
+    """A library marked for rebuild and a staging copy holding `staged_db` as its database."""
     library, staging = tmp_path / "chroma", tmp_path / "chroma.rebuilding"
     library.mkdir()
     (library / REBUILD_MARKER).write_text("reading it crashed\n")
     staging.mkdir()
-    (staging / "chroma.sqlite3").write_text("rebuilt")
+    (staging / "chroma.sqlite3").write_text(staged_db)
+    return library, staging
+
+
+def test_a_finished_rebuild_is_swapped_in_and_the_damaged_library_kept(tmp_path):
+    library, staging = damaged_with_staged_rebuild(tmp_path, "rebuilt")
     (staging / FINISHED_MARKER).write_text("3 documents\n")
 
     _finish_swap(library)
@@ -31,11 +39,7 @@ def test_a_swap_cut_between_its_two_renames_is_finished(tmp_path):
 
 
 def test_an_unfinished_rebuild_is_dropped_and_the_marker_makes_it_start_again(tmp_path):
-    library, staging = tmp_path / "chroma", tmp_path / "chroma.rebuilding"
-    library.mkdir()
-    (library / REBUILD_MARKER).write_text("reading it crashed\n")
-    staging.mkdir()
-    (staging / "chroma.sqlite3").write_text("half")
+    library, staging = damaged_with_staged_rebuild(tmp_path, "half")
 
     _finish_swap(library)
 
