@@ -1,0 +1,46 @@
+"""The native decoder's sampler cut (top candidates before the repetition penalty) changes no
+token: the same prompt gives the same answer as sampling over the whole vocabulary."""
+
+import pytest
+
+from models import native
+from models.base import GenerationOptions
+
+pytestmark = pytest.mark.integration
+
+PROMPT = "List the colours of the rainbow, then list them again, and again:"
+
+
+@pytest.fixture(scope="module")
+def llm():
+    import llama_cpp
+
+    from models.bundled import bundled_model_path
+
+    model = llama_cpp.Llama(str(bundled_model_path()), n_ctx=512, n_threads=2, verbose=False)
+    yield model
+    model.close()
+
+
+def answer(llm, options: GenerationOptions) -> str:
+    decoder = native.NativeDecoder(llm)
+    decoder.reset()
+    return "".join(decoder.generate(llm.tokenize(PROMPT.encode()), options))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        GenerationOptions(temperature=0.0, repeat_penalty=2.0, max_tokens=60),
+        GenerationOptions(temperature=0.9, repeat_penalty=1.6, max_tokens=60, seed=7),
+    ],
+    ids=["greedy", "sampled"],
+)
+def test_cutting_candidates_before_the_penalty_changes_no_token(llm, options, monkeypatch):
+    cut = answer(llm, options)
+    monkeypatch.setattr(native, "_PREFILTER_K", llm.n_vocab())  # no cut: the whole vocabulary
+    whole = answer(llm, options)
+    assert len(whole) > 40  # the penalty had repeats to act on
+    assert cut == whole
+    monkeypatch.setattr(native, "_PREFILTER_K", 1)  # a cut too small: the test can tell
+    assert answer(llm, options) != whole
