@@ -14,6 +14,7 @@ import binascii
 import itertools
 import json
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.messages import describe
 from app.shapes import citation_json
+from app.streaming import in_background
 from app.wiring import Services
 from rag.types import Answer
 
@@ -110,12 +112,14 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             return _error(400, "the last message must be the user's question")
         history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
+        cancel = threading.Event()  # set when a streaming client goes away
         try:
             parts = services.answerer.ask(
                 turns[-1].text(),
                 history,
                 use_documents=body.model == RAG_MODEL,
                 file_names=body.files or None,
+                cancel=cancel,
             )
             first = next(parts)  # retrieval errors surface here, before any byte is sent
         except Exception as exc:
@@ -123,7 +127,8 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return StreamingResponse(
-                _events(completion_id, body.model, first, parts), media_type="text/event-stream"
+                _events(completion_id, body.model, first, parts, cancel),
+                media_type="text/event-stream",
             )
         text, answer = _collect(first, parts)
         return JSONResponse(
@@ -164,7 +169,11 @@ def _collect(first: str | Answer, parts: Iterator[str | Answer]) -> tuple[str, A
 
 
 def _events(
-    completion_id: str, model: str, first: str | Answer, parts: Iterator[str | Answer]
+    completion_id: str,
+    model: str,
+    first: str | Answer,
+    parts: Iterator[str | Answer],
+    cancel: threading.Event,
 ) -> Iterator[str]:
     """Server-sent events in OpenAI's chunk format; sources ride on the last chunk."""
     created = int(time.time())
@@ -182,11 +191,14 @@ def _events(
 
     yield chunk({"role": "assistant", "content": ""}, None)
     try:
-        for part in itertools.chain([first], parts):  # lazily: each piece as it comes
-            if isinstance(part, Answer):
-                yield chunk({}, "stop", sources=[citation_json(c) for c in part.citations])
-            elif part:
-                yield chunk({"content": part}, None)
+        # Each chunk carries what was generated while the previous one was being sent.
+        for batch in in_background(lambda: itertools.chain([first], parts), cancel=cancel):
+            text = "".join(part for part in batch if not isinstance(part, Answer))
+            if text:
+                yield chunk({"content": text}, None)
+            for part in batch:
+                if isinstance(part, Answer):
+                    yield chunk({}, "stop", sources=[citation_json(c) for c in part.citations])
     except Exception as exc:  # the stream has started: report in-band, as OpenAI servers do
         yield f"data: {json.dumps({'error': {'message': describe(exc)}})}\n\n"
     yield "data: [DONE]\n\n"

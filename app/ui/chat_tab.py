@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import gradio as gr
 
 from app.chats import StoredMessage
 from app.shapes import citation_json
+from app.streaming import in_background
 from app.ui.errors import ui_error
 from app.ui.format import ALL_DOCUMENTS, sources_footer, sources_markdown
 from app.wiring import Services
@@ -130,17 +130,18 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 convs,
             )
             files = None if doc_filter in (None, "", ALL_DOCUMENTS) else [doc_filter]
-            text, answer, last = "", None, 0.0
-            for part in services.answerer.ask(
-                message, history, use_documents=use_docs, file_names=files, cancel=cancel
+            text, answer = "", None
+            for batch in in_background(
+                lambda: services.answerer.ask(
+                    message, history, use_documents=use_docs, file_names=files, cancel=cancel
+                ),
+                interval_s=STREAM_INTERVAL_S,
+                cancel=cancel,
             ):
-                if isinstance(part, Answer):
-                    answer = part
-                    continue
-                text += part
-                now = time.monotonic()
-                if now - last >= STREAM_INTERVAL_S:
-                    last = now
+                pieces = [part for part in batch if not isinstance(part, Answer)]
+                answer = next((part for part in batch if isinstance(part, Answer)), answer)
+                if pieces:
+                    text += "".join(pieces)
                     yield (
                         [*shown, {"role": "assistant", "content": text}],
                         gr.skip(),

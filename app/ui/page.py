@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import gradio as gr
 
 from app.openai_api import build_router
 from app.shapes import citation_json, file_result_json, hit_json
+from app.streaming import in_background
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
 from app.wiring import Services
@@ -172,20 +173,26 @@ def _register_api(services: Services) -> None:
         """Answer one message; streams {"text", "sources", "done"} as the answer grows."""
         if not message.strip():
             raise gr.Error("The message is empty.")
-        text, last = "", 0.0
+        text = ""
+        cancel = threading.Event()
         try:
-            for part in services.answerer.ask(
-                message, use_documents=use_documents, file_names=[file_name] if file_name else None
+            for batch in in_background(
+                lambda: services.answerer.ask(
+                    message,
+                    use_documents=use_documents,
+                    file_names=[file_name] if file_name else None,
+                    cancel=cancel,
+                ),
+                interval_s=chat_tab.STREAM_INTERVAL_S,  # coalesced, as in the page
+                cancel=cancel,
             ):
-                if isinstance(part, Answer):
-                    sources = [citation_json(c) for c in part.citations]
-                    yield {"text": part.text, "sources": sources, "done": True}
-                    continue
-                text += part
-                now = time.monotonic()
-                if now - last >= chat_tab.STREAM_INTERVAL_S:  # coalesced, as in the page
-                    last = now
+                text += "".join(part for part in batch if not isinstance(part, Answer))
+                answer = next((part for part in batch if isinstance(part, Answer)), None)
+                if answer is None:
                     yield {"text": text, "sources": [], "done": False}
+                else:
+                    sources = [citation_json(c) for c in answer.citations]
+                    yield {"text": answer.text, "sources": sources, "done": True}
         except gr.Error:
             raise
         except Exception as exc:

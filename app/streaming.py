@@ -1,0 +1,84 @@
+"""An answer generated in its own thread and read in batches, so decoding never waits for the web.
+
+A web framework reads a streaming handler one item at a time: it takes an item, sends it, and only
+then asks for the next. When the handler itself drives llama.cpp, every update sent is a pause in
+token generation. Here the generator runs in a thread of its own and fills a queue; the handler
+takes whatever has arrived, at most once per `interval_s`, and the decoder goes on meanwhile.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def in_background(
+    produce: Callable[[], Iterator[T]],
+    *,
+    interval_s: float = 0.0,
+    cancel: threading.Event | None = None,
+) -> Iterator[list[T]]:
+    """Run `produce()` in a thread; yield the items it made, oldest first, in batches.
+
+    Args:
+        produce: makes the iterator to run (called in the thread).
+        interval_s: least time between two batches; the first batch goes out at once.
+            0 = each batch is whatever arrived while the previous one was being sent.
+        cancel: set when the reader stops early (a closed browser tab), so the producer can stop.
+
+    Raises:
+        Whatever the producer raised, once the items before it have been yielded.
+    """
+    items: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            for item in produce():
+                items.put(item)
+        except BaseException as exc:  # handed to the reader, raised there
+            items.put(_Failed(exc))
+        finally:
+            items.put(_END)
+
+    worker = threading.Thread(target=run, name="generation", daemon=True)
+    worker.start()
+    last = float("-inf")
+    ended = False
+    try:
+        while not ended:
+            batch: list[T] = []
+            failure: _Failed | None = None
+            item = items.get()
+            while True:
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, _Failed):
+                    failure = item
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+                remaining = last + interval_s - time.monotonic()
+                try:
+                    item = items.get(timeout=remaining) if remaining > 0 else items.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                yield batch
+                last = time.monotonic()
+            if failure is not None:
+                raise failure.error
+    finally:
+        if not ended and cancel is not None:
+            cancel.set()  # the reader left early: let the producer stop at its next token
