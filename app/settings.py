@@ -101,6 +101,9 @@ class UiSettings(BaseModel):
     auth: str | None = Field(None, description="user:password required to open the app.")
     auth_file: Path | None = Field(None, description="A file of user:password lines.")
     max_upload_mb: int = Field(500, ge=1, description="Largest file accepted by the page.")
+    stream_interval_s: float = Field(
+        0.05, ge=0.0, le=2.0, description="Least time between two updates of a streamed answer."
+    )
 
 
 def default_data_dir() -> Path:

@@ -60,20 +60,22 @@ def in_background(
         while not ended:
             batch: list[T] = []
             failure: _Failed | None = None
-            item = items.get()
+            pending = [items.get()]  # wait for the next item...
+            wait = last + interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # ...then for the interval, without a wake-up per token
             while True:
+                try:
+                    pending.append(items.get_nowait())
+                except queue.Empty:
+                    break
+            for item in pending:
                 if item is _END:
                     ended = True
-                    break
-                if isinstance(item, _Failed):
+                elif isinstance(item, _Failed):
                     failure = item
                 else:
                     batch.append(item)  # type: ignore[arg-type]
-                remaining = last + interval_s - time.monotonic()
-                try:
-                    item = items.get(timeout=remaining) if remaining > 0 else items.get_nowait()
-                except queue.Empty:
-                    break
             if batch:
                 yield batch
                 last = time.monotonic()

@@ -16,8 +16,6 @@ from app.ui.format import ALL_DOCUMENTS, sources_footer, sources_markdown
 from app.wiring import Services
 from rag.types import Answer
 
-STREAM_INTERVAL_S = 0.05  # coalesce token updates: the browser never becomes the bottleneck
-
 
 @dataclass
 class ChatTab:
@@ -135,7 +133,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 lambda: services.answerer.ask(
                     message, history, use_documents=use_docs, file_names=files, cancel=cancel
                 ),
-                interval_s=STREAM_INTERVAL_S,
+                interval_s=services.settings.ui.stream_interval_s,  # coalesced updates
                 cancel=cancel,
             ):
                 pieces = [part for part in batch if not isinstance(part, Answer)]

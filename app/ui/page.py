@@ -183,7 +183,7 @@ def _register_api(services: Services) -> None:
                     file_names=[file_name] if file_name else None,
                     cancel=cancel,
                 ),
-                interval_s=chat_tab.STREAM_INTERVAL_S,  # coalesced, as in the page
+                interval_s=services.settings.ui.stream_interval_s,  # as in the page
                 cancel=cancel,
             ):
                 text += "".join(part for part in batch if not isinstance(part, Answer))
