@@ -221,7 +221,15 @@ def main(argv: list[str]) -> int:
     python = ensure_env()
     # Keep the caller's working directory: `ingest ./docs` means the user's ./docs.
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return subprocess.call([str(python), "-m", "app", *argv], env=dict(os.environ, PYTHONPATH=path))
+    command_line = [str(python), "-m", "app", *argv]
+    env = dict(os.environ, PYTHONPATH=path)
+    if os.name == "posix":
+        # The app takes this process's place: `kill`, Ctrl+C and service managers reach it
+        # directly, and no launcher is left waiting (a SIGTERM to one used to orphan the app).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(command_line[0], command_line, env)
+    return subprocess.call(command_line, env=env)
 
 
 if __name__ == "__main__":

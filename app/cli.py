@@ -319,8 +319,9 @@ def cmd_run(services: Services, args: argparse.Namespace) -> int:
     os.environ["GRADIO_TEMP_DIR"] = str(services.settings.uploads_dir)
     from app.ui.page import launch  # gradio is imported only when the page is wanted
 
-    threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
-    launch(services, credentials=credentials)
+    # The model and embedder load once the page is served, not in competition with building it.
+    warm_up = threading.Thread(target=services.warm_up, name="warm-up", daemon=True)
+    launch(services, credentials=credentials, on_ready=warm_up.start)
     return 0
 
 

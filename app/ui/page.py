@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -232,9 +232,13 @@ def _register_api(services: Services) -> None:
 
 
 def launch(
-    services: Services, *, credentials: list[tuple[str, str]] | None = None, block: bool = True
+    services: Services,
+    *,
+    credentials: list[tuple[str, str]] | None = None,
+    block: bool = True,
+    on_ready: Callable[[], None] | None = None,
 ) -> gr.Blocks:
-    """Serve the page on the configured host and port."""
+    """Serve the page on the configured host and port; call `on_ready` once it is served."""
     ui = services.settings.ui
     demo = build_ui(services)
     demo.queue(default_concurrency_limit=4)
@@ -256,6 +260,8 @@ def launch(
         # routes exist from the first request on.
         app_kwargs={"routes": list(build_router(services, credentials or []).routes)},
     )
+    if on_ready is not None:
+        on_ready()
     if block:
         demo.block_thread()
     return demo

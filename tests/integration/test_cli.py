@@ -1,10 +1,15 @@
 """The command-line tools as outside tools call them: a real process, a real data dir."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 
-from tests.conftest import AURORA_PAGE, run_cli
+from tests.conftest import AURORA_PAGE, ROOT, free_port, run_cli, stop_process
 from tests.pdf_factory import write_pdf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -126,3 +131,32 @@ def test_overlong_and_empty_questions_get_clear_messages(cli_library):
     long = run_cli("ask", "why " * 30_000, data_dir=data)
     assert long.returncode == 1 and "too long for the model's context window" in long.stderr
     assert "Traceback" not in long.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_the_launcher_serves_the_page_and_a_sigterm_stops_the_app(tmp_path):
+    """`python launch.py` becomes the app: stopping it (systemd, `kill`) leaves nothing serving."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [sys.executable, "launch.py", "--data-dir", str(tmp_path), "--port", str(port)]
+    with (tmp_path / "app.log").open("wb") as log:
+        process = subprocess.Popen([*command, "--no-browser"], cwd=ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 180
+        while not _serves(url):
+            assert process.poll() is None, (tmp_path / "app.log").read_text()
+            assert time.monotonic() < deadline, "the page was not served"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) is not None
+        assert not _serves(url)  # no orphaned app still holding the port
+    finally:
+        stop_process(process)
+
+
+def _serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
