@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.messages import describe
 from app.shapes import citation_json
-from app.streaming import in_background
+from app.streaming import in_background, split_answer
 from app.wiring import Services
 from rag.types import Answer
 
@@ -193,12 +193,11 @@ def _events(
     try:
         # Each chunk carries what was generated while the previous one was being sent.
         for batch in in_background(lambda: itertools.chain([first], parts), cancel=cancel):
-            text = "".join(part for part in batch if not isinstance(part, Answer))
+            text, answer = split_answer(batch)
             if text:
                 yield chunk({"content": text}, None)
-            for part in batch:
-                if isinstance(part, Answer):
-                    yield chunk({}, "stop", sources=[citation_json(c) for c in part.citations])
+            if answer is not None:
+                yield chunk({}, "stop", sources=[citation_json(c) for c in answer.citations])
     except Exception as exc:  # the stream has started: report in-band, as OpenAI servers do
         yield f"data: {json.dumps({'error': {'message': describe(exc)}})}\n\n"
     yield "data: [DONE]\n\n"

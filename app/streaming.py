@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from rag.types import Answer
+
 T = TypeVar("T")
 
 _END = object()
@@ -84,3 +86,9 @@ def in_background(
     finally:
         if not ended and cancel is not None:
             cancel.set()  # the reader left early: let the producer stop at its next token
+
+
+def split_answer(batch: list[str | Answer]) -> tuple[str, Answer | None]:
+    """A batch of `Answerer.ask`'s stream: its text joined, and the final `Answer` if in it."""
+    text = "".join(part for part in batch if not isinstance(part, Answer))
+    return text, next((part for part in batch if isinstance(part, Answer)), None)

@@ -10,11 +10,10 @@ import gradio as gr
 
 from app.chats import StoredMessage
 from app.shapes import citation_json
-from app.streaming import in_background
+from app.streaming import in_background, split_answer
 from app.ui.errors import ui_error
 from app.ui.format import ALL_DOCUMENTS, sources_footer, sources_markdown
 from app.wiring import Services
-from rag.types import Answer
 
 
 @dataclass
@@ -136,10 +135,10 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 interval_s=services.settings.ui.stream_interval_s,  # coalesced updates
                 cancel=cancel,
             ):
-                pieces = [part for part in batch if not isinstance(part, Answer)]
-                answer = next((part for part in batch if isinstance(part, Answer)), answer)
+                pieces, final = split_answer(batch)
+                answer = final or answer
                 if pieces:
-                    text += "".join(pieces)
+                    text += pieces
                     yield (
                         [*shown, {"role": "assistant", "content": text}],
                         gr.skip(),

@@ -12,11 +12,11 @@ import gradio as gr
 
 from app.openai_api import build_router
 from app.shapes import citation_json, file_result_json, hit_json
-from app.streaming import in_background
+from app.streaming import in_background, split_answer
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
 from app.wiring import Services
-from rag.types import Answer, IngestReport
+from rag.types import IngestReport
 
 ASSETS = Path(__file__).parent / "assets"
 SYSTEM_FONTS = [
@@ -186,8 +186,8 @@ def _register_api(services: Services) -> None:
                 interval_s=services.settings.ui.stream_interval_s,  # as in the page
                 cancel=cancel,
             ):
-                text += "".join(part for part in batch if not isinstance(part, Answer))
-                answer = next((part for part in batch if isinstance(part, Answer)), None)
+                pieces, answer = split_answer(batch)
+                text += pieces
                 if answer is None:
                     yield {"text": text, "sources": [], "done": False}
                 else:
