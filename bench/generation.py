@@ -2,7 +2,8 @@
 
 - tokens/s received by a gradio_client reading the app's `chat` endpoint, against llama.cpp's own
   `llama-bench` text generation for the same GGUF and threads (built from the sdist's vendored
-  llama.cpp, see bench/llama_bench.py) and llama-cpp-python streaming directly;
+  llama.cpp, see bench/llama_bench.py) and llama-cpp-python streaming directly; Quipu's runtime
+  in-process (no web server) too, which splits the gap into engine loop and web path;
 - time to first token of a fresh question about a document, and of a follow-up in the same
   conversation (through the app's OpenAI-compatible endpoint, which carries the history).
 
@@ -50,6 +51,23 @@ def direct(path: Path, threads: int, max_tokens: int) -> tuple[float, int]:
     tokens = len(llm.tokenize("".join(pieces).encode(), add_bos=False))
     llm.close()
     return (tokens - 1) / (last - first), tokens
+
+
+def in_process(runtime, max_tokens: int) -> float:
+    """tokens/s of Quipu's own runtime (native decode loop) with no web server in between."""
+    from models.base import GenerationOptions
+    from rag.prompt import build_messages
+
+    messages = build_messages(QUESTION, [], [], budget=4096, count_tokens=lambda t: len(t)).messages
+    options = GenerationOptions(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1)
+    first = last = None
+    pieces = 0  # one per token (only a UTF-8 character split over tokens is held back)
+    for _ in runtime.stream(messages, options):
+        now = time.perf_counter()
+        first = first or now
+        last = now
+        pieces += 1
+    return (pieces - 1) / (last - first)
 
 
 def through_app(client, max_tokens: int, count) -> tuple[float, int]:
@@ -146,7 +164,7 @@ def main() -> None:
     import llama_cpp
 
     from models.bundled import bundled_model_path
-    from models.llamacpp import physical_cores
+    from models.llamacpp import LlamaRuntime, physical_cores
     from tests.conftest import start_app
 
     path, threads = bundled_model_path(), physical_cores()
@@ -167,12 +185,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, start_app(Path(tmp) / "data", env=env) as app:
         client = Client(app.url, verbose=False)
         through_app(client, 16, count)  # warm-up: loads the model in the app
-        bench_rates = []
+        bench_rates, loop_rates = [], []
         for _ in range(args.rounds):  # interleaved, so machine noise hits all alike
             rate, n_app = through_app(client, args.max_tokens, count)
             app_rates.append(rate)
             rate, _ = direct(path, threads, args.max_tokens)
             direct_rates.append(rate)
+            runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
+            loop_rates.append(in_process(runtime, args.max_tokens))
+            runtime.close()
             if not args.no_llama_bench:
                 from bench.llama_bench import run_llama_bench
 
@@ -188,10 +209,16 @@ def main() -> None:
         print(
             f"llama-cpp-python direct stream : {d:6.1f} tokens/s (median of {_runs(direct_rates)})"
         )
+        loop = statistics.median(loop_rates)
+        print(
+            f"Quipu runtime, in-process      : {loop:6.1f} tokens/s (median of {_runs(loop_rates)})"
+        )
         print(f"Quipu chat endpoint, client    : {a:6.1f} tokens/s (median of {_runs(app_rates)})")
         if bench_rates:
             print(f"ratio app/llama-bench          : {a / b:.2f}")
         print(f"ratio app/direct               : {a / d:.2f}")
+        if bench_rates:
+            print(f"ratio in-process/llama-bench   : {loop / b:.2f} (the web path costs the rest)")
         client.close()
         follow_ups(app.url, args.rounds)
 
