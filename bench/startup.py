@@ -3,10 +3,10 @@
     python launch.py bench startup [--runs 5]
 
 Each run starts a fresh process on an empty data folder and a free port, and times it from spawn
-to the first HTTP 200 of the page; the model and embedder load after that, in the background
-(a question asked before they are loaded waits for them). Runs alternate between Quipu (`python launch.py
---no-browser`, as a user starts it) and the baseline: a one-textbox `gr.Blocks` page, which pays
-gradio's import and server start and nothing of Quipu's.
+to the first HTTP 200 of the page; the model and embedder load after that, in the background (a
+question asked before they are loaded waits for them). Runs alternate between Quipu (`python
+launch.py --no-browser`, as a user starts it) and the baseline: a one-textbox `gr.Blocks` page,
+which pays gradio's import and server start and nothing of Quipu's.
 """
 
 from __future__ import annotations

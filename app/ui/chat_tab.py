@@ -135,8 +135,8 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 interval_s=services.settings.ui.stream_interval_s,  # coalesced updates
                 cancel=cancel,
             ):
-                pieces, final = split_answer(batch)
-                answer = final or answer
+                pieces, ended = split_answer(batch)
+                answer = ended or answer
                 if pieces:
                     text += pieces
                     yield (
