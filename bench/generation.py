@@ -53,7 +53,7 @@ def direct(path: Path, threads: int, max_tokens: int) -> tuple[float, int]:
     return (tokens - 1) / (last - first), tokens
 
 
-def in_process(runtime, max_tokens: int) -> float:
+def in_process(runtime, max_tokens: int, count) -> float:
     """tokens/s of Quipu's own runtime (native decode loop) with no web server in between."""
     from models.base import GenerationOptions
     from rag.prompt import build_messages
@@ -61,13 +61,13 @@ def in_process(runtime, max_tokens: int) -> float:
     messages = build_messages(QUESTION, [], [], budget=4096, count_tokens=lambda t: len(t)).messages
     options = GenerationOptions(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.1)
     first = last = None
-    pieces = 0  # one per token (only a UTF-8 character split over tokens is held back)
-    for _ in runtime.stream(messages, options):
+    pieces = []
+    for piece in runtime.stream(messages, options):
         now = time.perf_counter()
         first = first or now
         last = now
-        pieces += 1
-    return (pieces - 1) / (last - first)
+        pieces.append(piece)
+    return (count("".join(pieces)) - 1) / (last - first)  # tokens counted as for the app
 
 
 def through_app(client, max_tokens: int, count) -> tuple[float, int]:
@@ -192,7 +192,7 @@ def main() -> None:
             rate, _ = direct(path, threads, args.max_tokens)
             direct_rates.append(rate)
             runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
-            loop_rates.append(in_process(runtime, args.max_tokens))
+            loop_rates.append(in_process(runtime, args.max_tokens, count))
             runtime.close()
             if not args.no_llama_bench:
                 from bench.llama_bench import run_llama_bench
