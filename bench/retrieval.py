@@ -11,9 +11,10 @@ and MRR for two scopes: within the question's document (the document filter of t
 The naive baseline is measured in the same run on the same pages: pypdf's plain text of each page
 cut into fixed 1000-character chunks, embedded with the same embedder, plain vector top-k.
 
-To fit the 15 minutes: pypdf runs once per file, in a process per core, and both pipelines get its
-page texts (the app's ingestor gets them through its `read` hook; everything after reading is the
-app's code). `--ablate` adds rows that switch off one step of Quipu's retrieval at a time.
+To fit the 15 minutes: pypdf reads each file once, in a process per core, both as Quipu reads it
+(`rag.pdf.page_text`) and in plain mode for the naive pipeline; the app's ingestor gets Quipu's
+texts through its `read` hook, and everything after reading is the app's code. `--ablate` adds
+rows that switch off one step of Quipu's retrieval at a time.
 """
 
 from __future__ import annotations
@@ -59,18 +60,20 @@ def load_questions(folder: Path) -> list[Question]:
     return out
 
 
-def raw_pages(path: str) -> tuple[str, list[str]]:
-    """pypdf's plain text of every page (run in a worker process)."""
-    from rag.pdf import open_pdf
+def raw_pages(path: str) -> tuple[str, list[str], list[str]]:
+    """Every page's text as Quipu reads it (`rag.pdf.page_text`) and as pypdf's plain mode reads
+    it, for the naive pipeline (run in a worker process)."""
+    from rag.pdf import open_pdf, page_text
 
     reader = open_pdf(Path(path))
-    texts = []
+    ours, plain = [], []
     for page in reader.pages:
-        try:
-            texts.append(page.extract_text() or "")
-        except Exception:
-            texts.append("")
-    return path, texts
+        for texts, read in ((ours, page_text), (plain, lambda p: p.extract_text() or "")):
+            try:
+                texts.append(read(page))
+            except Exception:
+                texts.append("")
+    return path, ours, plain
 
 
 def score(questions: Sequence[Question], search: Callable[[Question], list[tuple[str, int]]]):
@@ -107,7 +110,6 @@ def main() -> int:
 
     from app.settings import Settings
     from app.wiring import build_services
-    from rag.ingest import file_sha256
     from rag.pdf import pages_from_text
     from rag.retrieve import Retriever
 
@@ -118,13 +120,18 @@ def main() -> int:
 
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, min(len(pdfs), os.cpu_count() or 1))) as pool:
-        raw = dict(pool.map(raw_pages, [str(p) for p in pdfs]))
+        read = list(pool.map(raw_pages, [str(p) for p in pdfs]))
+    raw = {path: ours for path, ours, _ in read}
+    plain = {path: texts for path, _, texts in read}
     pages_total = sum(len(t) for t in raw.values())
     t_read = time.perf_counter() - started
-    print(f"read {pages_total} pages in {t_read:.0f} s (pypdf, one process per core)", flush=True)
+    print(
+        f"read {pages_total} pages twice (Quipu's and plain mode) in {t_read:.0f} s "
+        "(pypdf, one process per core)",
+        flush=True,
+    )
 
     services = build_services(Settings(data_dir=data_dir))
-    ids = {str(p): file_sha256(p) for p in pdfs}
 
     def cached_read(path: Path, *, file_id: str, file_name: str, password=None, **_):
         return pages_from_text(raw[str(path)], file_id=file_id, file_name=file_name)
@@ -177,7 +184,7 @@ def main() -> int:
             )
 
     if not args.no_baseline:
-        lines.append(naive(services, raw, ids, questions))
+        lines.append(naive(services, plain, questions))
     print()
     print(
         f"{'page-level, ' + str(len(questions)) + ' questions':34s}"
@@ -191,7 +198,7 @@ def main() -> int:
     return 0
 
 
-def naive(services, raw: dict[str, list[str]], ids: dict[str, str], questions) -> str:
+def naive(services, raw: dict[str, list[str]], questions) -> str:
     """1000-character chunks of plain pypdf text, same embedder, plain vector top-k."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings

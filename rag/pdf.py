@@ -1,5 +1,12 @@
 """PDF file -> one `Page` per page (1-based), with pypdf.
 
+Text comes from pypdf's layout mode, which places each piece of text by its position on the page:
+a table row comes out as one line, label beside its figures, and words that the PDF draws in
+pieces come out whole. Plain mode follows the content stream instead and breaks both ("Consolidated
+Statem" / "ents of Income", a label several lines away from its figures). Layout mode would run
+the two columns of a two-column page side by side on each line, so a page whose lines have a
+shared gutter with prose on both sides is read in plain mode, which keeps each column together.
+
 Never raises anything but `PdfError` subclasses for a bad file: encrypted files are opened with the
 empty password first (AES needs pypdf's `crypto` extra); a page that fails to extract becomes an
 empty page rather than failing the document. Does not chunk, embed or store.
@@ -12,7 +19,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
 from rag.errors import PdfEncrypted, PdfNoText, PdfUnreadable
@@ -26,6 +33,45 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _LEADER_DOTS = re.compile(r"(?: ?\.){4,}")  # "Total assets ........ 1,234" in tables of figures
 _DIGITS = re.compile(r"\d+")
 _EDGE_LINES = 3  # lines at the top and at the bottom of a page that may be running headers
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a word of letters
+
+
+def _is_prose(text: str, words: int = 5) -> bool:
+    return len(_WORD.findall(text)) >= words
+
+
+def has_text_columns(layout_text: str, *, min_lines: int = 4, share: float = 0.5) -> bool:
+    """Whether a page in layout mode holds columns of prose side by side.
+
+    True when, on at least `share` of the lines with ten words or more, one character position
+    between a fifth and four fifths of the width is the middle of a gap of three spaces with five
+    words on each side of it. Justified prose has wide gaps too, but not at one position on most
+    lines; a table's gaps have figures, not prose, on one side.
+    """
+    lines = [line.rstrip() for line in layout_text.splitlines() if len(_WORD.findall(line)) >= 10]
+    if len(lines) < min_lines:
+        return False
+    width = max(len(line) for line in lines)
+    needed = share * len(lines)
+    for column in range(int(width * 0.2), int(width * 0.8)):
+        gapped = [line for line in lines if line[column - 1 : column + 2] == "   "]
+        if len(gapped) < needed:
+            continue
+        sides = sum(_is_prose(line[:column]) and _is_prose(line[column:]) for line in gapped)
+        if sides >= needed:
+            return True
+    return False
+
+
+def page_text(page: PageObject) -> str:
+    """A page's text: layout mode, or plain mode for a page of text columns (module docstring)."""
+    try:
+        text = page.extract_text(extraction_mode="layout") or ""
+    except Exception:  # layout mode fails on some pages that plain mode reads
+        text = ""
+    if text.strip() and not has_text_columns(text):
+        return text
+    return page.extract_text() or ""
 
 
 def clean_text(text: str) -> str:
@@ -117,7 +163,7 @@ def read_raw(
     first: int = 0,
     stop: int | None = None,
 ) -> tuple[int, list[str]]:
-    """pypdf's text of pages `first` up to `stop` (0-based; None: to the end), uncleaned.
+    """`page_text` of pages `first` up to `stop` (0-based; None: to the end), uncleaned.
 
     Returns:
         (the document's page count, one text per page read; "" for a page that fails).
@@ -140,7 +186,7 @@ def read_raw(
     raw: list[str] = []
     for index in range(first, count if stop is None else min(stop, count)):
         try:
-            raw.append(reader.pages[index].extract_text() or "")
+            raw.append(page_text(reader.pages[index]))
         except Exception as exc:  # one bad page must not lose the document
             log.warning("%s: page %d could not be read: %s", name, index + 1, exc)
             raw.append("")

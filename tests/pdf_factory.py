@@ -1,4 +1,5 @@
-"""Real PDF files made by the tests: text pages (Helvetica), text-less pages, encrypted, broken.
+"""Real PDF files made by the tests: text pages (Helvetica), text-less pages, encrypted, broken,
+pages of two text columns and tables drawn column by column.
 
 A minimal, dependency-free PDF writer: one content stream per page, wrapped lines, correct xref
 offsets, so pypdf reads it like any PDF from a word processor.
@@ -26,8 +27,31 @@ def _content(text: str) -> bytes:
     return "\n".join(ops).encode("latin-1")
 
 
-def pdf_bytes(pages: list[str | None]) -> bytes:
-    """A PDF with one page per item: text, or None for a page with a drawing and no text."""
+def columns_page(title: str, left: str, right: str) -> bytes:
+    """A page's content: a title line, then two columns of wrapped prose side by side."""
+    ops = ["BT", "/F1 10 Tf", "50 800 Td", f"({_escape(title)}) Tj", "ET"]
+    for x, text in ((50, left), (310, right)):
+        ops += ["BT", "/F1 10 Tf", "13 TL", f"{x} 770 Td"]
+        ops += [f"({_escape(line)}) Tj T*" for line in textwrap.wrap(text, 48)]
+        ops.append("ET")
+    return "\n".join(ops).encode("latin-1")
+
+
+def table_page(title: str, rows: list[list[str]]) -> bytes:
+    """A page's content: a title, then a table drawn a column at a time (all labels, then all
+    figures of the first year...), as many report generators write their tables."""
+    ops = ["BT", "/F1 10 Tf", "50 800 Td", f"({_escape(title)}) Tj", "ET"]
+    for column in range(len(rows[0])):
+        x = 50 if column == 0 else 200 + 100 * column  # labels, then figures 100 pt apart
+        ops += ["BT", "/F1 10 Tf", "16 TL", f"{x} 770 Td"]
+        ops += [f"({_escape(row[column])}) Tj T*" for row in rows]
+        ops.append("ET")
+    return "\n".join(ops).encode("latin-1")
+
+
+def pdf_bytes(pages: list[str | bytes | None]) -> bytes:
+    """A PDF with one page per item: text, a content stream (`columns_page`, `table_page`), or
+    None for a page with a drawing and no text."""
     objects: list[bytes] = []
     n_pages = len(pages)
     # 1: catalog, 2: pages, 3: font, then per page: page object + content stream.
@@ -38,7 +62,10 @@ def pdf_bytes(pages: list[str | None]) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
     )
     for i, text in enumerate(pages):
-        content = _content(text) if text is not None else b"0.5 g 50 50 400 600 re f"
+        if isinstance(text, bytes):
+            content = text
+        else:
+            content = _content(text) if text is not None else b"0.5 g 50 50 400 600 re f"
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
@@ -58,7 +85,7 @@ def pdf_bytes(pages: list[str | None]) -> bytes:
     return bytes(out)
 
 
-def write_pdf(path: Path, pages: list[str | None]) -> Path:
+def write_pdf(path: Path, pages: list[str | bytes | None]) -> Path:
     """Write `pdf_bytes(pages)` to `path` and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pdf_bytes(pages))

@@ -3,8 +3,14 @@
 import pytest
 
 from rag.errors import PdfEncrypted, PdfNoText, PdfUnreadable
-from rag.pdf import clean_text, read_pdf
-from tests.pdf_factory import write_encrypted_pdf, write_pdf, write_truncated_pdf
+from rag.pdf import clean_text, has_text_columns, read_pdf
+from tests.pdf_factory import (
+    columns_page,
+    table_page,
+    write_encrypted_pdf,
+    write_pdf,
+    write_truncated_pdf,
+)
 
 pytestmark = pytest.mark.unit
 TEXT = ["First page says hello.", "Second page talks about glaciers.", "Third page ends it."]
@@ -69,3 +75,52 @@ def test_thousands_of_pages_are_refused_over_the_limit_without_reading_them(tmp_
     with pytest.raises(PdfUnreadable, match="3000 pages is over the limit of 2000"):
         read_pdf(path, file_id="x", max_pages=2000)
     assert time.monotonic() - start < 10
+
+
+LEFT = (
+    "The aurora borealis appears when charged particles from the solar wind collide with gases "
+    "in the upper atmosphere. Oxygen emits green light at lower altitudes, while nitrogen gives "
+    "the blue and purple hues along the lower fringe of the curtains."
+)
+RIGHT = (
+    "Glacier retreat in the Alps has accelerated since the nineteen eighties according to the "
+    "survey records that the observatory keeps for every valley. Meltwater feeds the rivers "
+    "in late summer and the farms that grow barley and potatoes."
+)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_table_drawn_column_by_column_reads_a_row_per_line(tmp_path):
+    rows = [
+        ["Net sales", "11,303", "11,503"],
+        ["Cost of sales", "7,772", "7,468"],
+        ["Gross margin", "3,531", "4,035"],
+    ]
+    path = write_pdf(tmp_path / "t.pdf", [table_page("Consolidated Statements of Income", rows)])
+    lines = read_pdf(path, file_id="x")[0].text.splitlines()
+    assert "Cost of sales 7,772 7,468" in lines  # plain mode gives the labels, then the figures
+    assert "Consolidated Statements of Income" in lines
+
+
+def test_two_text_columns_are_read_one_after_the_other(tmp_path):
+    page = columns_page("Field notes", LEFT, RIGHT)
+    path = write_pdf(tmp_path / "c.pdf", [page, page])
+    for page in read_pdf(path, file_id="x"):
+        text = _flat(page.text)
+        assert LEFT in text and RIGHT in text  # each column whole, not interleaved line by line
+
+
+def test_column_detection_tells_text_columns_from_tables_and_justified_prose():
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+    # justified lines have wide gaps too, each line at its own places
+    justified = "\n".join(
+        " ".join(words[: i + 1]) + "   " + "  ".join(words[i + 1 :]) for i in range(2, 9)
+    )
+    columns = "\n".join(f"{' '.join(words[:6])}{' ' * 6}{' '.join(words[5:])}" for _ in range(8))
+    table = "\n".join(f"{' '.join(words)}{' ' * 6}1,234{' ' * 6}5,678" for _ in range(8))
+    assert has_text_columns(columns)
+    assert not has_text_columns(justified)
+    assert not has_text_columns(table)
