@@ -22,6 +22,7 @@ from rag.embed import Embedder
 from rag.extract import IsolatedPdfReader
 from rag.ingest import Ingestor
 from rag.onnx_embed import make_embedder
+from rag.prompt import SYSTEM_CHAT, SYSTEM_RAG
 from rag.repair import open_library
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
@@ -100,6 +101,7 @@ class Services:
             self.answerer.system_prompt = self._system_prompt(model_id)
             self.active_id = model_id
             self.registry.set_active(model_id)
+            self._prime()
             return new.info
 
     def _system_prompt(self, model_id: str) -> str | None:
@@ -132,9 +134,19 @@ class Services:
         )
 
     def warm_up(self) -> None:
-        """Load the embedder and the model now rather than on the first question."""
+        """Load the embedder and the model now rather than on the first question, and have the
+        model's cache hold the system prompt the first question will start with."""
         self.embedder.warm_up()
         self.model.warm_up()
+        self._prime()
+
+    def _prime(self) -> None:
+        if isinstance(self.model, LlamaRuntime):
+            default = SYSTEM_RAG if self.store.documents() else SYSTEM_CHAT
+            system = self.answerer.system_prompt or default
+            self.model.prime(
+                [{"role": "system", "content": system}], self.settings.cache_dir / "prompt-cache"
+            )
 
     def close(self) -> None:
         """Release the model, the embedder and the library."""

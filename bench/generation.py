@@ -5,7 +5,9 @@
   llama.cpp, see bench/llama_bench.py) and llama-cpp-python streaming directly; Quipu's runtime
   in-process (no web server) too, which splits the gap into engine loop and web path;
 - time to first token of a fresh question about a document, and of a follow-up in the same
-  conversation (through the app's OpenAI-compatible endpoint, which carries the history).
+  conversation (through the app's OpenAI-compatible endpoint, which carries the history);
+- the system prompt's cache at start-up: evaluated, against read back from the file a previous
+  start saved (`LlamaRuntime.prime`).
 
     python launch.py bench generation [--rounds 3] [--max-tokens 200] [--no-llama-bench]
 """
@@ -148,6 +150,40 @@ def follow_ups(url: str, rounds: int) -> None:
     print(f"ratio follow-up/fresh                : {u / f:.2f}")
 
 
+def prompt_cache(path: Path, threads: int, rounds: int) -> None:
+    """A start's first question: system prompt primed by evaluating it, or read from the file a
+    previous start saved (`LlamaRuntime.prime`); each timed from the loaded model to the first
+    token of the question, so the weights' first use counts in both."""
+    from models.base import GenerationOptions
+    from models.llamacpp import LlamaRuntime
+    from rag.prompt import SYSTEM_RAG
+
+    system = [{"role": "system", "content": SYSTEM_RAG}]
+    question = [*system, {"role": "user", "content": FRESH[0]}]
+    options = GenerationOptions(max_tokens=1)
+
+    def first_token(state: Path | None) -> float:
+        runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
+        runtime.warm_up()
+        started = time.perf_counter()
+        runtime.prime(system, state)
+        next(iter(runtime.stream(question, options)), None)
+        took = time.perf_counter() - started
+        runtime.close()
+        return took
+
+    evaluated, read = [], []
+    with tempfile.TemporaryDirectory() as state:
+        first_token(Path(state))  # writes the file
+        for _ in range(rounds):
+            evaluated.append(first_token(None))
+            read.append(first_token(Path(state)))
+    e, r = statistics.median(evaluated), statistics.median(read)
+    print(f"first question, system prompt evaluated : {e:5.2f} s (runs {_runs(evaluated)})")
+    print(f"first question, system prompt from file : {r:5.2f} s (runs {_runs(read)})")
+    print(f"ratio from file/evaluated               : {r / e:.2f}")
+
+
 def _runs(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
@@ -221,6 +257,7 @@ def main() -> None:
             print(f"ratio in-process/llama-bench   : {loop / b:.2f} (the web path costs the rest)")
         client.close()
         follow_ups(app.url, args.rounds)
+    prompt_cache(path, threads, args.rounds)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Sampling happens inside llama.cpp, not in Python.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -22,6 +23,8 @@ from models.gguf import split_parts
 from models.native import NativeDecoder
 
 log = logging.getLogger(__name__)
+
+_STATE_FILES_KEPT = 8  # saved prompt caches (a few MB each for small models)
 
 
 def estimate_memory_bytes(path: Path, meta: dict[str, str], n_ctx: int) -> int:
@@ -167,6 +170,82 @@ class LlamaRuntime:
                 llm.n_ctx(),
                 self._n_threads,
             )
+
+    def prime(self, messages: list[Message], state_dir: Path | None = None) -> int:
+        """Have the cache hold the prompt prefix every request that opens with `messages` shares.
+
+        The system prompt is the same for every question, so after this the first question only
+        evaluates its own tokens, as later ones do. With `state_dir`, the evaluated cache is kept
+        in a file there (named by the model file, the settings that shape the cache, llama.cpp's
+        version and the tokens) and a later start loads it instead of evaluating again; only the
+        newest `_STATE_FILES_KEPT` files stay.
+
+        Returns:
+            Tokens now cached for that prefix (0 where the runtime has no native decoder).
+        """
+        llm = self._model
+        with self._generate_lock:
+            if self._native is None:
+                return 0
+            tokens = self._shared_prefix(llm, messages)
+            if len(tokens) < 2 or self._native.cached_tokens[: len(tokens)] == tokens:
+                return len(tokens)
+            path = state_dir / f"{self._state_key(tokens)}.kv" if state_dir else None
+            if path is not None and self._native.load(path, tokens):
+                path.touch()
+                log.info("read the cache of %d prompt tokens from %s", len(tokens), path)
+                return len(tokens)
+            self._native.prefill(tokens)
+            if path is not None:
+                self._save_state(path)
+            return len(tokens)
+
+    def _shared_prefix(self, llm: Any, messages: list[Message]) -> list[int]:
+        """The tokens of the rendered prompt that do not depend on what follows `messages`."""
+        prompts = []
+        for probe in ("a", "b"):
+            prompt = self._formatter(messages=[*messages, {"role": "user", "content": probe}])
+            prompts.append(
+                llm.tokenize(
+                    prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True
+                )
+            )
+        shared = 0
+        while shared < min(map(len, prompts)) and prompts[0][shared] == prompts[1][shared]:
+            shared += 1
+        return list(prompts[0][:shared])
+
+    def _state_key(self, tokens: list[int]) -> str:
+        import llama_cpp
+
+        stat = self.model_path.stat()
+        parts = [
+            str(self.model_path.resolve()),
+            str(stat.st_size),
+            str(stat.st_mtime_ns),
+            str(self._model.n_ctx()),
+            str(self._gpu_layers),
+            str(self._flash_attn),
+            llama_cpp.__version__,
+            ",".join(map(str, tokens)),
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+    def _save_state(self, path: Path) -> None:
+        """Write the cache to `path` (atomically) and drop the oldest state files."""
+        assert self._native is not None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.part")
+            if self._native.save(partial):
+                partial.replace(path)
+            else:
+                partial.unlink(missing_ok=True)
+            files = sorted(path.parent.glob("*.kv"), key=lambda f: f.stat().st_mtime)
+            for old in files[:-_STATE_FILES_KEPT]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:  # a read-only or full disk only costs the next start a prefill
+            log.warning("could not keep the prompt cache in %s: %s", path.parent, exc)
 
     def _read_metadata(self, llama_cpp: Any) -> dict[str, str]:
         """The GGUF's metadata, read with a vocab-only load (no weights)."""

@@ -5,7 +5,9 @@ builds its candidate array in Python for every token; with a small model that co
 the speed. Here the sampler chain (repetition penalty, top-k, top-p, min-p, temperature, seeded
 draw) runs inside llama.cpp on the context's own logits, and Python only turns each token into
 text. The KV cache keeps the tokens of the previous request: a new prompt that starts the same
-way (a follow-up in the same conversation) only evaluates what is new.
+way (a follow-up in the same conversation) only evaluates what is new. `prefill` evaluates a
+prefix ahead of any request (the system prompt, at start-up), and `save`/`load` keep that cache in
+a file (llama.cpp's sequence state), so a later start reads it instead of evaluating it again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from models.base import CancelToken, GenerationOptions
@@ -53,6 +56,46 @@ class NativeDecoder:
         """Forget the cached tokens (after another user of the context touched it)."""
         self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx), True)
         self._past = []
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """The tokens whose keys and values are in the cache, in order."""
+        return list(self._past)
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        """Evaluate `tokens` into the cache (keeping what is there already), generating nothing.
+
+        Raises:
+            GenerationError: llama.cpp failed.
+        """
+        self._evaluate(tokens)
+
+    def save(self, path: Path) -> bool:
+        """Write the cache and its tokens to `path`; False if llama.cpp could not."""
+        tokens = (self._lib.llama_token * len(self._past))(*self._past)
+        written = self._lib.llama_state_seq_save_file(
+            self._ctx, str(path).encode(), 0, tokens, len(self._past)
+        )
+        return bool(written)
+
+    def load(self, path: Path, tokens: Sequence[int]) -> bool:
+        """Replace the cache with the one saved at `path`, if it holds exactly `tokens`.
+
+        Returns False, with an empty cache, for a missing, damaged or different file.
+        """
+        self.reset()
+        if not path.is_file() or not tokens or len(tokens) >= self._n_ctx:
+            return False
+        found = (self._lib.llama_token * self._n_ctx)()
+        count = ctypes.c_size_t(0)
+        read = self._lib.llama_state_seq_load_file(
+            self._ctx, str(path).encode(), 0, found, self._n_ctx, ctypes.byref(count)
+        )
+        if not read or list(found[: count.value]) != list(tokens):
+            self.reset()
+            return False
+        self._past = list(tokens)
+        return True
 
     def _sampler(self, options: GenerationOptions) -> Any:
         lib = self._lib
