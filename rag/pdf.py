@@ -66,7 +66,8 @@ def has_text_columns(layout_text: str, *, min_lines: int = 4, share: float = 0.5
 def page_text(page: PageObject) -> str:
     """A page's text: layout mode, or plain mode for a page of text columns (module docstring)."""
     try:
-        text = page.extract_text(extraction_mode="layout") or ""
+        # Rotated text (a turned table, an axis label) is kept: by default layout mode drops it.
+        text = page.extract_text(extraction_mode="layout", layout_mode_strip_rotated=False) or ""
     except Exception:  # layout mode fails on some pages that plain mode reads
         text = ""
     if text.strip() and not has_text_columns(text):

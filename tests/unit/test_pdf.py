@@ -124,3 +124,12 @@ def test_column_detection_tells_text_columns_from_tables_and_justified_prose():
     assert has_text_columns(columns)
     assert not has_text_columns(justified)
     assert not has_text_columns(table)
+
+
+def test_text_drawn_turned_on_its_side_is_kept(tmp_path):
+    content = (
+        b"BT /F1 10 Tf 50 800 Td (Quarterly figures) Tj ET\n"
+        b"BT /F1 10 Tf 0 1 -1 0 300 300 Tm (Revenue by region, turned sideways) Tj ET"
+    )
+    text = read_pdf(write_pdf(tmp_path / "r.pdf", [content]), file_id="x")[0].text
+    assert "Quarterly figures" in text and "Revenue by region, turned sideways" in text
