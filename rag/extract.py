@@ -11,6 +11,7 @@ a worker per core: the first span also tells the page count, the rest are shared
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
@@ -28,6 +29,12 @@ from rag.types import Page
 
 RawReader = Callable[..., tuple[int, list[str]]]  # read_raw's; must be importable by the worker
 SPAN_PAGES = 48  # pages a worker reads per task (opening the file again costs ~0.2 s)
+
+
+def _quiet() -> None:
+    """pypdf warns on stderr about fonts it half understands and text it lays out roughly; that
+    says nothing a user can act on (a page that fails is logged by `read_raw` itself)."""
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 class IsolatedPdfReader:
@@ -55,7 +62,7 @@ class IsolatedPdfReader:
             # forkserver/spawn, never fork: the app has threads (web server, torch) to not copy.
             method = "forkserver" if sys.platform.startswith("linux") else "spawn"
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context(method)
+                self.workers, mp_context=multiprocessing.get_context(method), initializer=_quiet
             )
         return self._pool
 
