@@ -141,12 +141,18 @@ class Services:
         self._prime()
 
     def _prime(self) -> None:
+        """Put the system prompt in the model's cache; a failure only costs the first question
+        the time to evaluate it."""
         if isinstance(self.model, LlamaRuntime):
             default = SYSTEM_RAG if self.store.documents() else SYSTEM_CHAT
             system = self.answerer.system_prompt or default
-            self.model.prime(
-                [{"role": "system", "content": system}], self.settings.cache_dir / "prompt-cache"
-            )
+            try:
+                self.model.prime(
+                    [{"role": "system", "content": system}],
+                    self.settings.cache_dir / "prompt-cache",
+                )
+            except ModelError as exc:
+                log.warning("could not prepare the system prompt's cache: %s", exc)
 
     def close(self) -> None:
         """Release the model, the embedder and the library."""

@@ -202,18 +202,23 @@ class LlamaRuntime:
 
     def _shared_prefix(self, llm: Any, messages: list[Message]) -> list[int]:
         """The tokens of the rendered prompt that do not depend on what follows `messages`."""
-        prompts = []
-        for probe in ("a", "b"):
-            prompt = self._formatter(messages=[*messages, {"role": "user", "content": probe}])
-            prompts.append(
-                llm.tokenize(
-                    prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True
-                )
-            )
+        prompts = [
+            self._prompt_tokens(llm, [*messages, {"role": "user", "content": probe}])
+            for probe in ("a", "b")
+        ]
         shared = 0
         while shared < min(map(len, prompts)) and prompts[0][shared] == prompts[1][shared]:
             shared += 1
         return list(prompts[0][:shared])
+
+    def _prompt_tokens(self, llm: Any, messages: list[Message]) -> list[int]:
+        """`messages` rendered with the GGUF's template, as tokens."""
+        prompt = self._formatter(messages=messages)
+        return list(
+            llm.tokenize(
+                prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True
+            )
+        )
 
     def _state_key(self, tokens: list[int]) -> str:
         import llama_cpp
@@ -329,10 +334,7 @@ class LlamaRuntime:
             if cancel is not None and cancel.is_set():
                 return
             if self._native is not None:
-                prompt = self._formatter(messages=messages)
-                tokens = llm.tokenize(
-                    prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True
-                )
+                tokens = self._prompt_tokens(llm, messages)
                 yield from self._native.generate(tokens, opts, cancel=cancel)
                 return
             try:
