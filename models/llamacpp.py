@@ -8,6 +8,7 @@ Sampling happens inside llama.cpp, not in Python.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -192,7 +193,8 @@ class LlamaRuntime:
                 return len(tokens)
             path = state_dir / f"{self._state_key(tokens)}.kv" if state_dir else None
             if path is not None and self._native.load(path, tokens):
-                path.touch()
+                with contextlib.suppress(OSError):  # its age only orders the pruning
+                    path.touch()
                 log.info("read the cache of %d prompt tokens from %s", len(tokens), path)
                 return len(tokens)
             self._native.prefill(tokens)
