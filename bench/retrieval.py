@@ -8,14 +8,16 @@ retriever (`build_services`, as `python launch.py` runs them), and prints page-l
 and MRR for two scopes: within the question's document (the document filter of the UI, `search
 --file`) and across the whole library. A hit is a retrieved chunk on an evidence page.
 
-The naive baseline is measured in the same run on the same page texts (Quipu's extraction and
-cleaning), cut into fixed 1000-character chunks, embedded with the same embedder, plain vector
-top-k: the two differ in chunking and search. `--plain` reads every page with pypdf's plain mode
-instead of Quipu's layout mode, for both, which measures the extraction step (a separate run).
+The naive baseline is measured in the same run: pypdf's plain text of each page as it comes
+(`page.extract_text()`, no cleaning), cut into fixed 1000-character chunks, embedded with the
+same embedder, plain exact vector top-k. Everything Quipu adds is what it is judged on:
+extraction (layout mode, cleaning), chunking, hybrid search. `--plain` has Quipu read pypdf's plain
+mode too, which measures the extraction step on its own (a separate run).
 
-To fit the 15 minutes: pypdf reads each file once, in a process per core; the app's ingestor gets
-the texts through its `read` hook, and everything after reading is the app's code. `--ablate` adds
-rows that switch off one step of Quipu's retrieval at a time.
+To fit the 15 minutes: pypdf reads each file once for both pipelines, largest files first, in a
+process per core; the app's ingestor gets the texts through its `read` hook, and everything after
+reading is the app's code. `--ablate` adds rows that switch off one step of Quipu's retrieval at a
+time.
 """
 
 from __future__ import annotations
@@ -61,18 +63,25 @@ def load_questions(folder: Path) -> list[Question]:
     return out
 
 
-def raw_pages(path: str, plain: bool = False) -> tuple[str, list[str]]:
-    """Every page's text as Quipu reads it (`rag.pdf.page_text`), or in pypdf's plain mode."""
+def raw_pages(path: str, plain: bool = False) -> tuple[str, list[str], list[str]]:
+    """(path, every page's text as Quipu reads it (`rag.pdf.page_text`), pypdf's plain text).
+
+    With `plain`, Quipu's texts are the plain ones too (read once).
+    """
     from rag.pdf import open_pdf, page_text
 
-    reader = open_pdf(Path(path))
-    texts = []
-    for page in reader.pages:
+    def read(page, mode) -> str:
         try:
-            texts.append((page.extract_text() or "") if plain else page_text(page))
-        except Exception:
-            texts.append("")
-    return path, texts
+            return mode(page) or ""
+        except Exception:  # a page that fails is empty for both pipelines
+            return ""
+
+    reader = open_pdf(Path(path))
+    quipu, naive = [], []
+    for page in reader.pages:
+        naive.append(read(page, lambda p: p.extract_text()))
+        quipu.append(naive[-1] if plain else read(page, page_text))
+    return path, quipu, naive
 
 
 def score(questions: Sequence[Question], search: Callable[[Question], list[tuple[str, int]]]):
@@ -121,22 +130,20 @@ def main() -> int:
     print(f"{len(pdfs)} PDFs, {len(questions)} questions; library in {data_dir}", flush=True)
 
     started = time.perf_counter()
+    largest_first = sorted(pdfs, key=lambda p: -p.stat().st_size)  # keeps both workers busy
     with ProcessPoolExecutor(max_workers=max(1, min(len(pdfs), os.cpu_count() or 1))) as pool:
-        raw = dict(pool.map(raw_pages, [str(p) for p in pdfs], [args.plain] * len(pdfs)))
+        read = list(pool.map(raw_pages, map(str, largest_first), [args.plain] * len(pdfs)))
+    raw = {path: quipu for path, quipu, _ in read}
+    plain = {path: naive for path, _, naive in read}
     pages_total = sum(len(t) for t in raw.values())
     t_read = time.perf_counter() - started
-    mode = "plain mode" if args.plain else "as Quipu reads them"
+    mode = "plain mode for both" if args.plain else "Quipu's reading and pypdf's plain text"
     print(f"read {pages_total} pages in {t_read:.0f} s ({mode}, one process per core)", flush=True)
 
     services = build_services(Settings(data_dir=data_dir))
 
     def cached_read(path: Path, *, file_id: str, file_name: str, password=None, **_):
         return pages_from_text(raw[str(path)], file_id=file_id, file_name=file_name)
-
-    cleaned = {
-        path: [page.text for page in pages_from_text(texts, file_id="", file_name=path)]
-        for path, texts in raw.items()
-    }
 
     services.ingestor.read = cached_read
     started = time.perf_counter()
@@ -186,7 +193,7 @@ def main() -> int:
             )
 
     if not args.no_baseline:
-        lines.append(naive(services, cleaned, questions))
+        lines.append(naive(services, plain, questions))
     print()
     print(
         f"{'page-level, ' + str(len(questions)) + ' questions':34s}"
@@ -200,50 +207,34 @@ def main() -> int:
     return 0
 
 
-def naive(services, raw: dict[str, list[str]], questions) -> str:
-    """1000-character chunks of the same page texts, same embedder, plain vector top-k."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def naive(services, plain: dict[str, list[str]], questions) -> str:
+    """pypdf's plain page texts in 1000-character chunks, same embedder, exact vector top-k."""
+    import numpy as np
 
-    client = chromadb.PersistentClient(
-        path=str(services.settings.data_dir / "naive"),
-        settings=ChromaSettings(anonymized_telemetry=False),
-    )
-    collection = client.create_collection(
-        "naive", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-    )
-    texts, metas = [], []
-    for path, pages in raw.items():
+    texts, files, pages = [], [], []
+    for path, page_texts in plain.items():
         name = Path(path).name
-        for number, text in enumerate(pages, start=1):
+        for number, text in enumerate(page_texts, start=1):
             for start in range(0, len(text), NAIVE_CHARS):
                 piece = text[start : start + NAIVE_CHARS]
                 if piece.strip():
                     texts.append(piece)
-                    metas.append({"file": name, "page": number})
+                    files.append(name)
+                    pages.append(number)
     started = time.perf_counter()
-    vectors = services.embedder.embed(texts)
-    batch = client.get_max_batch_size()
-    for i in range(0, len(texts), batch):
-        collection.add(
-            ids=[str(j) for j in range(i, min(i + batch, len(texts)))],
-            documents=texts[i : i + batch],
-            embeddings=vectors[i : i + batch],
-            metadatas=metas[i : i + batch],
-        )
+    vectors = np.asarray(services.embedder.embed(texts), dtype=np.float32)  # unit length
     took = time.perf_counter() - started
-    print(f"naive: {len(texts)} chunks embedded and stored in {took:.0f} s", flush=True)
+    print(f"naive: {len(texts)} chunks embedded in {took:.0f} s", flush=True)
+    file_of = np.array(files)
 
     def search(scope: str):
         def run(q: Question) -> list[tuple[str, int]]:
-            vector = services.embedder.embed([q.text])[0]
-            got = collection.query(
-                query_embeddings=[vector],
-                n_results=max(KS),
-                where={"file": q.doc} if scope == "doc" else None,
-                include=["metadatas"],
-            )
-            return [(m["file"], int(m["page"])) for m in got["metadatas"][0]]
+            query = np.asarray(services.embedder.embed([q.text])[0], dtype=np.float32)
+            scores = vectors @ query
+            if scope == "doc":
+                scores = np.where(file_of == q.doc, scores, -np.inf)
+            best = np.argsort(-scores)[: max(KS)]
+            return [(files[i], pages[i]) for i in best if np.isfinite(scores[i])]
 
         return run
 
