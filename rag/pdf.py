@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 _SPACES = re.compile(r"[ \t\u00a0]+")
+# Control characters: what a font pypdf cannot decode leaves behind; never text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _LEADER_DOTS = re.compile(r"(?: ?\.){4,}")  # "Total assets ........ 1,234" in tables of figures
 _DIGITS = re.compile(r"\d+")
@@ -76,8 +78,9 @@ def page_text(page: PageObject) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Normalise extracted text: NFKC, joined hyphenated line breaks, collapsed spaces."""
-    text = unicodedata.normalize("NFKC", text).replace("\x00", "")
+    """Normalise extracted text: NFKC, control characters dropped, joined hyphenated line breaks,
+    collapsed spaces."""
+    text = _CONTROL.sub("", unicodedata.normalize("NFKC", text))
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
     text = _LEADER_DOTS.sub(" ", text)
     text = _SPACES.sub(" ", text)

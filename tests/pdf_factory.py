@@ -1,5 +1,5 @@
 """Real PDF files made by the tests: text pages (Helvetica), text-less pages, encrypted, broken,
-pages of two text columns and tables drawn column by column.
+pages of two text columns, tables drawn column by column, text in an embedded subset font.
 
 A minimal, dependency-free PDF writer: one content stream per page, wrapped lines, correct xref
 offsets, so pypdf reads it like any PDF from a word processor.
@@ -70,7 +70,12 @@ def pdf_bytes(pages: list[str | bytes | None]) -> bytes:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
         )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+        objects.append(_stream(content))
+    return _assemble(objects)
+
+
+def _assemble(objects: list[bytes]) -> bytes:
+    """Numbered objects (1..n, the first the catalog) -> a PDF file with a correct xref."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -110,3 +115,62 @@ def write_truncated_pdf(path: Path, pages: list[str], keep: float = 0.4) -> Path
     data = pdf_bytes(list(pages))
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def write_cff_subset_pdf(path: Path, words: str) -> Path:
+    """A one-page PDF whose text is drawn in an embedded subset font as many producers write one:
+    a CFF (Type1C) program whose own encoding numbers its glyphs 1, 2, 3..., and no /Encoding in
+    the font dictionary, so only the font program says which code is which letter.
+
+    `words`: letters and spaces (glyph names are the letters themselves, and "space").
+    """
+    import io
+
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.t2CharStringPen import T2CharStringPen
+
+    names = {c: ("space" if c == " " else c) for c in words}
+    glyphs = [".notdef", *sorted(set(names.values()))]
+
+    def outline():  # every glyph a box; only the encoding matters to text extraction
+        pen = T2CharStringPen(500, None)
+        pen.moveTo((50, 0))
+        pen.lineTo((450, 0))
+        pen.lineTo((450, 700))
+        pen.lineTo((50, 700))
+        pen.closePath()
+        return pen.getCharString()
+
+    builder = FontBuilder(1000, isTTF=False)
+    builder.setupGlyphOrder(glyphs)
+    builder.setupCharacterMap({})
+    builder.setupCFF("ABCDEF+Subset", {"FullName": "Subset"}, {g: outline() for g in glyphs}, {})
+    cff = builder.font["CFF "].cff
+    encoding = [".notdef"] * 256
+    for code, glyph in enumerate(glyphs[1:], start=1):
+        encoding[code] = glyph
+    cff.topDictIndex[0].Encoding = encoding
+    program = io.BytesIO()
+    cff.compile(program, builder.font)
+    data = program.getvalue()
+    codes = bytes(encoding.index(names[c]) for c in words)
+
+    widths = " ".join(["500"] * (len(glyphs) - 1))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        f"<< /Type /Font /Subtype /Type1 /BaseFont /ABCDEF+Subset /FirstChar 1 "
+        f"/LastChar {len(glyphs) - 1} /Widths [{widths}] /FontDescriptor 6 0 R >>".encode(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+        _stream(b"BT /F1 12 Tf 50 800 Td <" + codes.hex().encode() + b"> Tj ET"),
+        b"<< /Type /FontDescriptor /FontName /ABCDEF+Subset /Flags 32 /FontBBox [0 0 500 700] "
+        b"/ItalicAngle 0 /Ascent 700 /Descent 0 /CapHeight 700 /StemV 80 /FontFile3 7 0 R >>",
+        _stream(data, b"/Subtype /Type1C "),
+    ]
+    path.write_bytes(_assemble(objects))
+    return path
+
+
+def _stream(data: bytes, entries: bytes = b"") -> bytes:
+    return b"<< %s/Length %d >>\nstream\n" % (entries, len(data)) + data + b"\nendstream"

@@ -7,6 +7,7 @@ from rag.pdf import clean_text, has_text_columns, read_pdf
 from tests.pdf_factory import (
     columns_page,
     table_page,
+    write_cff_subset_pdf,
     write_encrypted_pdf,
     write_pdf,
     write_truncated_pdf,
@@ -60,6 +61,10 @@ def test_truncated_pdf_fails_cleanly_or_keeps_what_it_can(tmp_path):
 
 def test_clean_text_joins_hyphenated_line_breaks_and_spaces():
     assert clean_text("exam-\nple   text\x00 here") == "example text here"
+
+
+def test_clean_text_drops_control_characters_but_keeps_lines():
+    assert clean_text("Net\x01 sales\x00\n\x02\x03Total\t1,234\x7f") == "Net sales\nTotal 1,234"
 
 
 def test_a_pdf_with_zero_pages_is_reported(tmp_path):
@@ -133,3 +138,10 @@ def test_text_drawn_turned_on_its_side_is_kept(tmp_path):
     )
     text = read_pdf(write_pdf(tmp_path / "r.pdf", [content]), file_id="x")[0].text
     assert "Quarterly figures" in text and "Revenue by region, turned sideways" in text
+
+
+def test_text_in_an_embedded_subset_font_reads_as_its_letters(tmp_path):
+    # The font program alone maps codes 1, 2, 3... to letters; pypdf reads it with fontTools
+    # (the `fonts` extra), and without it returns the raw codes as control characters.
+    path = write_cff_subset_pdf(tmp_path / "subset.pdf", "Net revenue rose")
+    assert read_pdf(path, file_id="x")[0].text == "Net revenue rose"
