@@ -1,8 +1,9 @@
 """Real PDF files made by the tests: text pages (Helvetica), text-less pages, encrypted, broken,
 pages of two text columns, tables drawn column by column, text in an embedded subset font.
 
-A minimal, dependency-free PDF writer: one content stream per page, wrapped lines, correct xref
-offsets, so pypdf reads it like any PDF from a word processor.
+A minimal PDF writer: one content stream per page, wrapped lines, correct xref offsets, so pypdf
+reads it like any PDF from a word processor. Only the subset font needs a library (fontTools, a
+dependency of the app through pypdf's `fonts` extra).
 """
 
 from __future__ import annotations
