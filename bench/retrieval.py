@@ -84,13 +84,6 @@ def raw_pages(path: str, plain: bool = False) -> tuple[str, list[str], list[str]
     return path, quipu, naive
 
 
-def _quiet() -> None:
-    """Pool worker start: pypdf's font warnings would flood the report."""
-    import logging
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-
-
 def score(questions: Sequence[Question], search: Callable[[Question], list[tuple[str, int]]]):
     """recall@k for KS and MRR@10 at page level."""
     found = {k: 0 for k in KS}
@@ -128,6 +121,7 @@ def main() -> int:
 
     from app.settings import Settings
     from app.wiring import build_services
+    from rag.extract import quiet_pypdf
     from rag.pdf import pages_from_text
     from rag.retrieve import Retriever
 
@@ -139,7 +133,8 @@ def main() -> int:
     started = time.perf_counter()
     largest_first = sorted(pdfs, key=lambda p: -p.stat().st_size)  # keeps both workers busy
     workers = max(1, min(len(pdfs), os.cpu_count() or 1))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_quiet) as pool:
+    # pypdf's font warnings would flood the report.
+    with ProcessPoolExecutor(max_workers=workers, initializer=quiet_pypdf) as pool:
         read = list(pool.map(raw_pages, map(str, largest_first), [args.plain] * len(pdfs)))
     raw = {path: quipu for path, quipu, _ in read}
     plain = {path: naive for path, _, naive in read}

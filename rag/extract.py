@@ -31,7 +31,7 @@ RawReader = Callable[..., tuple[int, list[str]]]  # read_raw's; must be importab
 SPAN_PAGES = 48  # pages a worker reads per task (opening the file again costs ~0.2 s)
 
 
-def _quiet() -> None:
+def quiet_pypdf() -> None:
     """pypdf warns on stderr about fonts it half understands and text it lays out roughly; that
     says nothing a user can act on (a page that fails is logged by `read_raw` itself)."""
     logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -62,7 +62,9 @@ class IsolatedPdfReader:
             # forkserver/spawn, never fork: the app has threads (web server, torch) to not copy.
             method = "forkserver" if sys.platform.startswith("linux") else "spawn"
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context(method), initializer=_quiet
+                self.workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=quiet_pypdf,
             )
         return self._pool
 
