@@ -9,7 +9,7 @@
 - the system prompt's cache at start-up: evaluated, against read back from the file a previous
   start saved (`LlamaRuntime.prime`).
 
-    python launch.py bench generation [--rounds 3] [--max-tokens 200] [--no-llama-bench]
+    python launch.py bench generation [--rounds 10] [--max-tokens 200] [--no-llama-bench]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,9 @@ from app import privacy  # noqa: E402
 privacy.apply()
 
 QUESTION = "Write a long story about a lighthouse keeper and a storm."
-POLL_S = 0.005  # error on a 2-3 s answer: under 0.5%
+# gradio_client itself moves arriving messages into the job every 50 ms (its SSE reader sleeps
+# 50 ms when it finds none), so reading the job more often than this only costs CPU.
+POLL_S = 0.01
 
 
 def direct(path: Path, threads: int, max_tokens: int) -> tuple[float, int]:
@@ -55,8 +58,8 @@ def direct(path: Path, threads: int, max_tokens: int) -> tuple[float, int]:
     return (tokens - 1) / (last - first), tokens
 
 
-def in_process(runtime, max_tokens: int, count) -> float:
-    """tokens/s of Quipu's own runtime (native decode loop) with no web server in between."""
+def in_process(runtime, max_tokens: int, count) -> tuple[float, int]:
+    """(tokens/s, prompt tokens) of Quipu's own runtime (native decode loop), no web server."""
     from models.base import GenerationOptions
     from rag.prompt import build_messages
 
@@ -69,7 +72,8 @@ def in_process(runtime, max_tokens: int, count) -> float:
         first = first or now
         last = now
         pieces.append(piece)
-    return (count("".join(pieces)) - 1) / (last - first)  # tokens counted as for the app
+    rate = (count("".join(pieces)) - 1) / (last - first)  # tokens counted as for the app
+    return rate, runtime.last_prompt_length
 
 
 def through_app(client, max_tokens: int, count) -> tuple[float, int]:
@@ -184,13 +188,28 @@ def prompt_cache(path: Path, threads: int, rounds: int) -> None:
     print(f"ratio from file/evaluated               : {r / e:.2f}")
 
 
+ROWS = {
+    "bench": "llama-bench tg{tokens} at depth {depth}",
+    "bench0": "llama-bench tg{tokens} at depth 0",
+    "direct": "llama-cpp-python direct stream",
+    "runtime": "Quipu runtime, in-process",
+    "app": "Quipu chat endpoint, client",
+}
+RATIOS = [
+    ("app", "bench", "<- the chat's own prompt before generation, as llama-bench -d"),
+    ("app", "bench0", ""),
+    ("runtime", "bench", "(no web server: the rest is the web path)"),
+    ("app", "direct", ""),
+]
+
+
 def _runs(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--no-llama-bench", action="store_true")
     args = parser.parse_args()
@@ -215,46 +234,64 @@ def main() -> None:
         QUIPU_MODEL__TEMPERATURE="0",
         QUIPU_MODEL__MAX_TOKENS=str(args.max_tokens),
     )
-    app_rates, direct_rates = [], []
     from gradio_client import Client
 
     with tempfile.TemporaryDirectory() as tmp, start_app(Path(tmp) / "data", env=env) as app:
         client = Client(app.url, verbose=False)
         through_app(client, 16, count)  # warm-up: loads the model in the app
-        bench_rates, loop_rates = [], []
-        for _ in range(args.rounds):  # interleaved, so machine noise hits all alike
-            rate, n_app = through_app(client, args.max_tokens, count)
-            app_rates.append(rate)
-            rate, _ = direct(path, threads, args.max_tokens)
-            direct_rates.append(rate)
-            runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
-            loop_rates.append(in_process(runtime, args.max_tokens, count))
-            runtime.close()
-            if not args.no_llama_bench:
-                from bench.llama_bench import run_llama_bench
+        runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
+        _, depth = in_process(runtime, 8, count)  # the chat's prompt length
+        runtime.close()
+        rates: dict[str, list[float]] = {name: [] for name in ROWS}
 
-                bench_rates.append(run_llama_bench(path, threads, tokens=args.max_tokens)["avg_ts"])
-        a, d = statistics.median(app_rates), statistics.median(direct_rates)
-        print(f"model {path.name}, {threads} threads, {args.rounds} rounds, ~{n_app} tokens/answer")
-        if bench_rates:
-            b = statistics.median(bench_rates)
-            print(
-                f"llama-bench tg{args.max_tokens}                : {b:6.1f} tokens/s "
-                f"(median of {_runs(bench_rates)})"
-            )
+        def quipu_runtime() -> float:
+            runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
+            try:
+                return in_process(runtime, args.max_tokens, count)[0]
+            finally:
+                runtime.close()
+
+        def llama_bench(at: int) -> Callable[[], float]:
+            from bench.llama_bench import run_llama_bench
+
+            def run() -> float:
+                record = run_llama_bench(
+                    path, threads, tokens=args.max_tokens, depth=at, repetitions=1
+                )
+                return float(record["avg_ts"])
+
+            return run
+
+        runs: dict[str, Callable[[], float]] = {
+            "app": lambda: through_app(client, args.max_tokens, count)[0],
+            "direct": lambda: direct(path, threads, args.max_tokens)[0],
+            "runtime": quipu_runtime,
+        }
+        if not args.no_llama_bench:
+            runs["bench"] = llama_bench(depth)
+            runs["bench0"] = llama_bench(0)
+        names = list(runs)
+        for number in range(args.rounds):
+            # Every round measures each row once, in an order rotated round by round: these VMs
+            # change speed by a third from one minute to the next, so each ratio is taken within
+            # a round and the median of those ratios is reported.
+            shift = number % len(names)
+            for name in names[shift:] + names[:shift]:
+                rates[name].append(runs[name]())
         print(
-            f"llama-cpp-python direct stream : {d:6.1f} tokens/s (median of {_runs(direct_rates)})"
+            f"model {path.name}, {threads} threads, {args.rounds} rounds, "
+            f"{args.max_tokens} tokens/answer after a {depth}-token prompt"
         )
-        loop = statistics.median(loop_rates)
-        print(
-            f"Quipu runtime, in-process      : {loop:6.1f} tokens/s (median of {_runs(loop_rates)})"
-        )
-        print(f"Quipu chat endpoint, client    : {a:6.1f} tokens/s (median of {_runs(app_rates)})")
-        if bench_rates:
-            print(f"ratio app/llama-bench          : {a / b:.2f}")
-        print(f"ratio app/direct               : {a / d:.2f}")
-        if bench_rates:
-            print(f"ratio in-process/llama-bench   : {loop / b:.2f} (the web path costs the rest)")
+        for name in names:
+            values = rates[name]
+            label = ROWS[name].format(tokens=args.max_tokens, depth=depth)
+            print(f"{label:<38}: {statistics.median(values):6.1f} tokens/s (runs {_runs(values)})")
+        for top, bottom, note in RATIOS:
+            if top in rates and bottom in rates and rates[bottom]:
+                pairs = zip(rates[top], rates[bottom], strict=True)
+                ratio = statistics.median(a / b for a, b in pairs)
+                label = f"ratio {top}/{bottom}"
+                print(f"{label:<38}: {ratio:.2f} (median of the rounds' ratios) {note}")
         client.close()
         follow_ups(app.url, args.rounds)
     prompt_cache(path, threads, args.rounds)

@@ -84,11 +84,24 @@ def _run_logged(command: list[str], log: Path) -> None:
         raise SystemExit(f"{' '.join(command[:2])} failed (log: {log}):\n" + "\n".join(tail))
 
 
-def run_llama_bench(model: Path, threads: int, *, tokens: int = 128, prompt: int = 0) -> dict:
-    """llama-bench's JSON record for text generation (`-n tokens`) or prompt processing."""
+def run_llama_bench(
+    model: Path,
+    threads: int,
+    *,
+    tokens: int = 128,
+    prompt: int = 0,
+    depth: int = 0,
+    repetitions: int = 3,
+) -> dict:
+    """llama-bench's JSON record for text generation (`-n tokens`) or prompt processing.
+
+    `depth` tokens are evaluated into the cache, untimed, before the timed part (`-d`): text
+    generation after a prompt of that length, as in a chat, where each token attends to more.
+    """
     binary = ensure_llama_bench()
-    args = [str(binary), "-m", str(model), "-t", str(threads), "-r", "3", "-o", "json"]
-    args += ["-p", str(prompt), "-n", str(tokens if not prompt else 0)]
+    args = [str(binary), "-m", str(model), "-t", str(threads), "-r", str(repetitions)]
+    args += ["-o", "json", "-p", str(prompt), "-n", str(tokens if not prompt else 0)]
+    args += ["-d", str(depth)]
     env = dict(os.environ, LD_LIBRARY_PATH=str(binary.parent))  # its libllama/libggml copies
     done = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
     records = json.loads(done.stdout)

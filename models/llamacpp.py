@@ -312,6 +312,14 @@ class LlamaRuntime:
             chat_template=self._template,
         )
 
+    @property
+    def last_prompt_length(self) -> int:
+        """Tokens in the last generation's prompt, cached ones included (0 before any, or
+        where the runtime has no native decoder)."""
+        if self._native is None:
+            return 0
+        return self._native.reused_tokens + self._native.evaluated_tokens
+
     def count_tokens(self, text: str) -> int:
         """Tokens with the model's own tokenizer (no BOS)."""
         if not text:
