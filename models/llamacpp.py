@@ -9,6 +9,8 @@ Sampling happens inside llama.cpp, not in Python.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import logging
 import os
@@ -52,6 +54,39 @@ def _gguf_formatter(llm: Any, template: str) -> Any:
         bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
         stop_token_ids=[eos_id],
     )
+
+
+@functools.cache
+def _openmp() -> Any:
+    """GNU OpenMP (libgomp) when this process has loaded it (llama.cpp's CPU backend built with
+    OpenMP, the default with GCC), else None."""
+    try:
+        library = ctypes.CDLL("libgomp.so.1", mode=getattr(os, "RTLD_NOLOAD", 0))
+        pause = library.omp_pause_resource_all
+    except (OSError, AttributeError):
+        return None
+    pause.argtypes = [ctypes.c_int]
+    pause.restype = ctypes.c_int
+    return pause
+
+
+@contextlib.contextmanager
+def _openmp_released() -> Iterator[None]:
+    """Run llama.cpp, then let this thread's OpenMP worker threads go.
+
+    OpenMP keeps a team of workers for every thread that has run a parallel region, for as long
+    as that thread lives. Once a long-lived thread (a web server's worker pool) has run llama.cpp,
+    its idle team counts against the cores, libgomp stops spinning at barriers and sleeps instead,
+    and llama.cpp run from any other thread (the next answer's) goes at under half speed here.
+    A soft pause frees the calling thread's team; the next call starts one again (a thread
+    start, microseconds).
+    """
+    try:
+        yield
+    finally:
+        pause = _openmp()
+        if pause is not None:
+            pause(1)  # omp_pause_soft
 
 
 def physical_cores() -> int:
@@ -185,7 +220,7 @@ class LlamaRuntime:
             Tokens now cached for that prefix (0 where the runtime has no native decoder).
         """
         llm = self._model
-        with self._generate_lock:
+        with self._generate_lock, _openmp_released():
             if self._native is None:
                 return 0
             tokens = self._shared_prefix(llm, messages)
@@ -340,7 +375,7 @@ class LlamaRuntime:
         """
         opts = options or self.default_options
         llm = self._model
-        with self._generate_lock:
+        with self._generate_lock, _openmp_released():
             if cancel is not None and cancel.is_set():
                 return
             if self._native is not None:
