@@ -218,6 +218,7 @@ def main() -> None:
 
     import llama_cpp
 
+    from bench.llama_bench import run_llama_bench
     from models.bundled import bundled_model_path
     from models.llamacpp import LlamaRuntime, physical_cores
     from tests.conftest import start_app
@@ -251,16 +252,9 @@ def main() -> None:
             finally:
                 runtime.close()
 
-        def llama_bench(at: int) -> Callable[[], float]:
-            from bench.llama_bench import run_llama_bench
-
-            def run() -> float:
-                record = run_llama_bench(
-                    path, threads, tokens=args.max_tokens, depth=at, repetitions=1
-                )
-                return float(record["avg_ts"])
-
-            return run
+        def llama_bench(at: int) -> float:
+            record = run_llama_bench(path, threads, tokens=args.max_tokens, depth=at, repetitions=1)
+            return float(record["avg_ts"])
 
         runs: dict[str, Callable[[], float]] = {
             "app": lambda: through_app(client, args.max_tokens, count)[0],
@@ -268,8 +262,8 @@ def main() -> None:
             "runtime": quipu_runtime,
         }
         if not args.no_llama_bench:
-            runs["bench"] = llama_bench(depth)
-            runs["bench0"] = llama_bench(0)
+            runs["bench"] = lambda: llama_bench(depth)
+            runs["bench0"] = lambda: llama_bench(0)
         names = list(runs)
         for number in range(args.rounds):
             # Every round measures each row once, in an order rotated round by round: these VMs
@@ -287,7 +281,7 @@ def main() -> None:
             label = ROWS[name].format(tokens=args.max_tokens, depth=depth)
             print(f"{label:<38}: {statistics.median(values):6.1f} tokens/s (runs {_runs(values)})")
         for top, bottom, note in RATIOS:
-            if top in rates and bottom in rates and rates[bottom]:
+            if rates[bottom]:  # llama-bench rows are empty with --no-llama-bench
                 pairs = zip(rates[top], rates[bottom], strict=True)
                 ratio = statistics.median(a / b for a, b in pairs)
                 label = f"ratio {top}/{bottom}"

@@ -3,7 +3,8 @@
 The app answers from a new thread per question, but switching models primes the cache from one
 of the web server's long-lived worker threads. If that thread kept its OpenMP team, libgomp would
 manage more threads than there are cores, stop spinning at llama.cpp's barriers, and every later
-answer would run at under half speed (bench/generation.py; measured 43 against 95 tokens/s).
+answer would run at under half speed (measured here with a throwaway script: 29-46 against
+92-114 tokens/s).
 """
 
 import os
