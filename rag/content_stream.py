@@ -50,12 +50,11 @@ log = logging.getLogger(__name__)
 _WORD_CHAR = rb"[^\s()<>\[\]{}/%]"
 _NUMBER_CHAR = rb"[+,\-.0-9]"
 # One token, after the whitespace before it (pypdf's whitespace at the top level; inside arrays
-# it also skips \x0b, which therefore sends the stream to pypdf). Each
-# alternative matches only what is read here exactly as pypdf reads it. A number must end
-# within read_object's 20-byte peek; names and operators must stay clear of pypdf's length
-# limits, which it checks in 16-byte steps. "other" is read by pypdf's `read_object` at that
-# position: a dictionary, a string with escapes or nested brackets, a name with #-escapes, a
-# malformed token.
+# it also skips \x0b, which therefore sends the stream to pypdf). Each alternative matches only
+# what is read here exactly as pypdf reads it. A number must end within read_object's 20-byte
+# peek; names and operators must stay clear of pypdf's length limits, which it checks in 16-byte
+# steps. "other" is read by pypdf's `read_object` at that position: a dictionary, a string with
+# escapes or nested brackets, a name with #-escapes, a malformed token.
 _TOKEN = re.compile(
     rb"[\x00\t\n\f\r ]*(?:(?P<end>\Z)"
     rb"|(?P<op>[A-Za-z'\"]" + _WORD_CHAR + rb"{0,95})(?!" + _WORD_CHAR + rb")"
@@ -74,7 +73,8 @@ _HEX_SPACE = re.compile(rb"[\x00\t\n\f\r ]")
 # place where `IndirectPattern` could match, and more, much faster.
 _MAYBE_REFERENCE = re.compile(rb"\sR[^a-zA-Z]")
 
-_installed = False
+# pypdf's own parser: the fallback, and what the tests compare with (None if pypdf lacks it).
+_ORIGINAL: Any = getattr(ContentStream, "_parse_content_stream", None)
 
 
 class _Slow(Exception):
@@ -163,11 +163,13 @@ def _parse(content: ContentStream, data: bytes, budget: StreamParsingBudget) -> 
             return
         elif kind == "comment" and not arrays:
             continue
-        elif (kind == "other" or kind == "close") and not (arrays and match.group(kind) == b"\x0b"):
+        elif kind == "other" and arrays and match.group(kind) == b"\x0b":
+            raise _Slow  # whitespace inside an array only
+        elif kind == "other" or kind == "close":  # "]" with no array open: pypdf's error
             stream.seek(match.start(kind))
             target.append(read_object(stream, None, forced, parsing_budget=budget))
             at = stream.tell()
-        else:  # a comment or \x0b in an array, an over-long operator
+        else:  # a comment in an array, an over-long operator
             raise _Slow
 
 
@@ -191,18 +193,13 @@ def _parse_content_stream(self: ContentStream, stream: Any) -> None:
     _ORIGINAL(self, stream)
 
 
-_ORIGINAL: Any = getattr(ContentStream, "_parse_content_stream", None)
-
-
 def install() -> bool:
     """Make pypdf's `ContentStream` use this parser; False when this pypdf lacks the hook."""
-    global _installed
-    if _installed:
+    if getattr(ContentStream, "_parse_content_stream", None) is _parse_content_stream:
         return True
     needed = ("_parse_content_stream", "_check_limits", "_read_inline_image")
     if _ORIGINAL is None or not all(callable(getattr(ContentStream, n, None)) for n in needed):
         log.info("pypdf %s: keeping its own content-stream parser", pypdf.__version__)
         return False
     ContentStream._parse_content_stream = _parse_content_stream  # type: ignore[method-assign]
-    _installed = True
     return True
