@@ -31,6 +31,7 @@ from io import BytesIO
 from typing import Any
 
 import pypdf
+from pypdf._configuration import get_configuration
 from pypdf.generic import (
     ArrayObject,
     ByteStringObject,
@@ -81,12 +82,6 @@ class _Slow(Exception):
     """This stream needs pypdf's own parser from the start."""
 
 
-def _get_configuration() -> Any:
-    from pypdf._configuration import get_configuration
-
-    return get_configuration()
-
-
 def _number(text: bytes) -> Any:
     try:
         if b"." in text:
@@ -111,7 +106,7 @@ def _parse(content: ContentStream, data: bytes, budget: StreamParsingBudget) -> 
     """
     forced = content.forced_encoding
     as_bytes = forced == "bytes"
-    max_items = _get_configuration().array_maximum_element_count
+    max_items = get_configuration().array_maximum_element_count
     stream = BytesIO(data)  # for pypdf's readers, positioned where a token starts
     operations = content._operations
     operands: list[Any] = []
@@ -177,7 +172,7 @@ def _parse_content_stream(self: ContentStream, stream: Any) -> None:
     """Replacement for `ContentStream._parse_content_stream` (same results, see module doc)."""
     stream.seek(0, 0)
     data = stream.read()
-    config = _get_configuration()
+    config = get_configuration()
     # Every token pypdf counts against its parsing budget is at least a byte long, so a stream
     # shorter than the budget cannot exhaust it and the fast path need not count.
     if (
