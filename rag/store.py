@@ -40,6 +40,11 @@ _NO_VECTOR = [0.0]  # document records are looked up by id/metadata, never by si
 _SPACE_MARGIN_BYTES = 4_000_000  # room for Chroma's own bookkeeping and the journal
 _CONNECT_TIMEOUT_S = 3.0
 _SERVER_TIMEOUT_S = 30.0
+# The start-up check after an unclean exit (`probe`): searches from this many places spread over
+# the collection, and from the newest vectors, asking for as many results as the retriever.
+_PROBE_SPOTS = 32
+_PROBE_NEWEST = 16
+_PROBE_RESULTS = 50
 
 
 def _to_document(file_id: str, meta: dict[str, Any]) -> Document:
@@ -283,13 +288,27 @@ class ChunkStore:
         return rolled_back
 
     def probe(self) -> None:
-        """Load and search both collections' indexes (what a damaged index fails or crashes on)."""
+        """Load and search both collections' indexes (what a damaged index fails or crashes on).
+
+        A damaged graph only crashes the searches that walk through its damaged part, so the
+        probe searches with vectors from across the collection and with the newest ones (those an
+        interrupted write touched last), each asking for as many results as a search does.
+        """
         for collection in (self._chunks, self._docs):
             count = collection.count()
             if not count:
                 continue
-            got = collection.get(limit=1, include=["embeddings"])
-            collection.query(query_embeddings=[got["embeddings"][0]], n_results=min(count, 10))
+            spots = {count * i // _PROBE_SPOTS for i in range(_PROBE_SPOTS)}
+            spots.add(max(0, count - _PROBE_NEWEST))
+            vectors: list[Any] = []
+            for offset in sorted(spots):
+                got = collection.get(offset=offset, limit=_PROBE_NEWEST, include=["embeddings"])
+                vectors.extend(got["embeddings"])
+            collection.query(
+                query_embeddings=vectors,
+                n_results=min(count, _PROBE_RESULTS),
+                include=["distances"],
+            )
 
     # -- writes ------------------------------------------------------------------------------
 
