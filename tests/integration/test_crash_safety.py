@@ -281,6 +281,47 @@ def test_an_index_damaged_by_a_crash_is_rebuilt_from_the_stored_text(tmp_path):
     store.close()
 
 
+def break_one_node(library):
+    """Point every neighbour of one node, in the middle of the chunks' graph, outside the graph.
+
+    Returns that node's vector: only a search that walks through the node crashes, and a search
+    with its own vector does."""
+    import struct
+
+    folder = max(
+        (f for f in library.iterdir() if (f / "header.bin").exists()),
+        key=lambda f: (f / "data_level0.bin").stat().st_size,
+    )
+    # hnswlib's header: version, level-0 offset, capacity, elements, bytes per element, offset
+    # of the label, offset of the vector; each element: link count, links, vector, label.
+    _, _, _, elements, stride, _, vector_at = struct.unpack_from(
+        "<IQQQQQQ", (folder / "header.bin").read_bytes()
+    )
+    node = elements // 2
+    with open(folder / "data_level0.bin", "r+b") as data:
+        data.seek(node * stride)
+        links = struct.unpack("<H", data.read(2))[0]
+        data.seek(node * stride + 4)
+        data.write(struct.pack("<I", 0x7FFFFFF0) * links)
+        data.seek(node * stride + vector_at)
+        return list(struct.unpack("<16f", data.read(64)))
+
+
+def test_the_start_up_check_finds_damage_in_one_node_of_the_graph(tmp_path):
+    library = tmp_path / "chroma"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-c", BUILDER, str(library)], env=env, cwd=ROOT, check=True)
+    vector = break_one_node(library)
+    probe = PROBE.replace("[[0.25] * 16]", repr([vector]))
+    searched = subprocess.run([sys.executable, "-c", probe, str(library)], env=env, check=False)
+    assert searched.returncode == -signal.SIGSEGV, "a search through the node should crash"
+
+    opened = reopen(library)
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    assert "damaged by an interrupted write" in opened.stderr
+    assert "search index rebuilt" in opened.stderr
+
+
 PROBE = """
 import sys, chromadb
 from chromadb.config import Settings
