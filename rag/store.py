@@ -41,10 +41,11 @@ _SPACE_MARGIN_BYTES = 4_000_000  # room for Chroma's own bookkeeping and the jou
 _CONNECT_TIMEOUT_S = 3.0
 _SERVER_TIMEOUT_S = 30.0
 # The start-up check after an unclean exit (`probe`): searches from this many places spread over
-# the collection and from the newest vectors, asking for as many results as the retriever, then
-# for every point, newest first, in pages, within a time budget.
+# the collection (Chroma lists points in the order they were added) and from its newest points,
+# each with as many results as the retriever asks for; then for every point, newest first, in
+# pages, within a time budget.
 _PROBE_SPOTS = 32
-_PROBE_NEWEST = 16
+_PROBE_SPOT_POINTS = 16  # points searched from at each place
 _PROBE_RESULTS = 50
 _PROBE_PAGE = 1024  # points searched for at a time in the whole pass
 _PROBE_BUDGET_S = 30.0
@@ -305,10 +306,12 @@ class ChunkStore:
             if not count:
                 continue
             spots = {count * i // _PROBE_SPOTS for i in range(_PROBE_SPOTS)}
-            spots.add(max(0, count - _PROBE_NEWEST))
+            spots.add(max(0, count - _PROBE_SPOT_POINTS))
             vectors: list[Any] = []
             for offset in sorted(spots):
-                got = collection.get(offset=offset, limit=_PROBE_NEWEST, include=["embeddings"])
+                got = collection.get(
+                    offset=offset, limit=_PROBE_SPOT_POINTS, include=["embeddings"]
+                )
                 vectors.extend(got["embeddings"])
             collection.query(
                 query_embeddings=vectors,
