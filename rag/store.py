@@ -291,16 +291,16 @@ class ChunkStore:
             rolled_back.append(str(meta.get("file_name") or file_id[:12]))
         return rolled_back
 
-    def probe(self, *, budget_s: float = _PROBE_BUDGET_S) -> None:
+    def probe(self) -> None:
         """Load and search both collections' indexes (what a damaged index fails or crashes on).
 
         A damaged graph only crashes the searches that walk through its damaged part. So the
         probe first searches from places spread over each collection, asking for as many results
         as the retriever, and then searches for every point with its own vector (which reaches
-        that point), newest first (what an interrupted write touched last), until `budget_s` is
-        spent: a library of 20,000 passages is checked whole in about 5 s here.
+        that point), newest first (what an interrupted write touched last), for at most
+        `_PROBE_BUDGET_S`: a library of 20,000 passages is checked whole in about 5 s here.
         """
-        deadline = time.monotonic() + budget_s
+        deadline = time.monotonic() + _PROBE_BUDGET_S
         for collection in (self._chunks, self._docs):
             count = collection.count()
             if not count:

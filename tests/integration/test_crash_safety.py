@@ -1,8 +1,10 @@
 """Nothing lost: a real ingest killed with SIGKILL at random moments leaves a consistent library."""
 
+import json
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -233,18 +235,23 @@ os._exit(0)  # no clean close, as if killed
 """
 
 
+def hnsw_layout(folder):
+    """(elements, bytes per element, offset of the vector in one) of an hnswlib index folder.
+
+    The header holds: version, level-0 offset, capacity, elements, bytes per element, offset of
+    the label, offset of the vector; each element: link count, links, vector, label."""
+    header = struct.unpack_from("<IQQQQQQ", (folder / "header.bin").read_bytes())
+    return header[3], header[4], header[6]
+
+
 def break_neighbour_lists(library):
     """Point every node's first neighbour far outside the graph: the shape of an index whose
     write was cut short, and one that makes chromadb 1.5.9 crash with SIGSEGV when searched."""
-    import struct
-
     damaged = 0
     for folder in library.iterdir():
         if not (folder / "index_metadata.pickle").exists():
             continue
-        _, _, _, elements, stride = struct.unpack_from(
-            "<IQQQQ", (folder / "header.bin").read_bytes()
-        )
+        elements, stride, _ = hnsw_layout(folder)
         with open(folder / "data_level0.bin", "r+b") as data:
             for node in range(elements):
                 data.seek(node * stride + 4)
@@ -286,17 +293,11 @@ def break_one_node(library):
 
     Returns that node's vector: only a search that walks through the node crashes, and a search
     with its own vector does."""
-    import struct
-
     folder = max(
         (f for f in library.iterdir() if (f / "header.bin").exists()),
         key=lambda f: (f / "data_level0.bin").stat().st_size,
     )
-    # hnswlib's header: version, level-0 offset, capacity, elements, bytes per element, offset
-    # of the label, offset of the vector; each element: link count, links, vector, label.
-    _, _, _, elements, stride, _, vector_at = struct.unpack_from(
-        "<IQQQQQQ", (folder / "header.bin").read_bytes()
-    )
+    elements, stride, vector_at = hnsw_layout(folder)
     node = elements // 2
     with open(folder / "data_level0.bin", "r+b") as data:
         data.seek(node * stride)
@@ -312,8 +313,12 @@ def test_the_start_up_check_finds_damage_in_one_node_of_the_graph(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-c", BUILDER, str(library)], env=env, cwd=ROOT, check=True)
     vector = break_one_node(library)
-    probe = PROBE.replace("[[0.25] * 16]", repr([vector]))
-    searched = subprocess.run([sys.executable, "-c", probe, str(library)], env=env, check=False)
+    searched = subprocess.run(
+        [sys.executable, "-c", PROBE, str(library), json.dumps(vector)],
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
     assert searched.returncode == -signal.SIGSEGV, "a search through the node should crash"
 
     opened = reopen(library)
@@ -323,9 +328,10 @@ def test_the_start_up_check_finds_damage_in_one_node_of_the_graph(tmp_path):
 
 
 PROBE = """
-import sys, chromadb
+import json, sys, chromadb
 from chromadb.config import Settings
 client = chromadb.PersistentClient(sys.argv[1], settings=Settings(anonymized_telemetry=False))
 chunks = client.get_collection("quipu_chunks")
-chunks.query(query_embeddings=[[0.25] * 16], n_results=10)
+vector = json.loads(sys.argv[2]) if len(sys.argv) > 2 else [0.25] * 16
+chunks.query(query_embeddings=[vector], n_results=10)
 """
