@@ -40,10 +40,8 @@ _NO_VECTOR = [0.0]  # document records are looked up by id/metadata, never by si
 _SPACE_MARGIN_BYTES = 4_000_000  # room for Chroma's own bookkeeping and the journal
 _CONNECT_TIMEOUT_S = 3.0
 _SERVER_TIMEOUT_S = 30.0
-# The start-up check after an unclean exit (`probe`): searches from this many places spread over
-# the collection (Chroma lists points in the order they were added) and from its newest points,
-# each with as many results as the retriever asks for; then for every point, newest first, in
-# pages, within a time budget.
+# The start-up check after an unclean exit (`ChunkStore.probe`); Chroma lists points in the order
+# they were added, so the last offsets are the newest points.
 _PROBE_SPOTS = 32
 _PROBE_SPOT_POINTS = 16  # points searched from at each place
 _PROBE_RESULTS = 50
