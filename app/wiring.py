@@ -19,6 +19,7 @@ from models.registry import BUNDLED_ID, ModelRegistry
 from models.remote import RemoteChatModel
 from rag.answer import Answerer
 from rag.embed import Embedder
+from rag.errors import StoreError
 from rag.extract import IsolatedPdfReader
 from rag.ingest import Ingestor
 from rag.onnx_embed import make_embedder
@@ -134,11 +135,25 @@ class Services:
         )
 
     def warm_up(self) -> None:
-        """Load the embedder and the model now rather than on the first question, and have the
-        model's cache hold the system prompt the first question will start with."""
+        """Load the embedder and the model now rather than on the first question, build the
+        keyword indexes, and have the model's cache hold the system prompt the first question
+        will start with."""
         self.embedder.warm_up()
+        self._prepare_search()
         self.model.warm_up()
         self._prime()
+
+    def library_changed(self) -> None:
+        """Rebuild the keyword indexes in the background, so the next question does not wait."""
+        threading.Thread(
+            target=self._prepare_search, name="quipu-search-index", daemon=True
+        ).start()
+
+    def _prepare_search(self) -> None:
+        try:
+            self.retriever.prepare()
+        except StoreError as exc:  # the next search reports it to the user
+            log.warning("could not build the keyword index: %s", exc)
 
     def _prime(self) -> None:
         """Put the system prompt in the model's cache; a failure only costs the first question

@@ -182,9 +182,15 @@ def main() -> int:
     if args.ablate:
         for name, change in (
             ("  - without BM25", {"hybrid": False}),
+            ("  - without word pairs", {"phrase_weight": 0.0}),
             ("  - without the page limit", {"per_page": 0}),
         ):
-            kwargs = {"top_k": r.top_k, "hybrid": r.lexical is not None, "per_page": r.per_page}
+            kwargs = {
+                "top_k": r.top_k,
+                "hybrid": r.lexical is not None,
+                "per_page": r.per_page,
+                "phrase_weight": r.phrase_weight,
+            }
             kwargs.update(change)
             variant = Retriever(r.embedder, r.store, **kwargs)
             lines.append(

@@ -1,10 +1,10 @@
 """Query text -> ranked hits from the library: vector and keyword search fused, one hit per page.
 
-1. Vector search (Chroma, cosine) and BM25 (`rag.lexical`) each rank `candidates` chunks, within
-   the documents the user picked when they picked any.
-2. Reciprocal-rank fusion merges the two rankings (a chunk's score is the sum of w/(60 + rank),
-   w = 1 for vectors, 0.6 for keywords): no score calibration between the two is needed, and a
-   chunk both find rises to the top.
+1. Vector search (Chroma, cosine), BM25 over words and BM25 over word pairs (`rag.lexical`) each
+   rank `candidates` chunks, within the documents the user picked when they picked any.
+2. Reciprocal-rank fusion merges the rankings (a chunk's score is the sum of w/(60 + rank),
+   w = 1 for vectors, 0.6 for words, 0.2 for word pairs): no score calibration between them is
+   needed, and a chunk several find rises to the top.
 3. At most `per_page` chunks per page are kept, so k hits cover k pages rather than repeating one.
 
 Every hit carries its cosine similarity to the query (also for chunks only BM25 found), which the
@@ -27,6 +27,10 @@ RRF_K = 60
 # Keyword ranks count a little less than vector ranks: a long question shares many common words
 # with unrelated passages. bench/retrieval.py: 0.5-0.7 beat 1.0 (and 0.3) on the dev set.
 KEYWORD_WEIGHT = 0.6
+# Word pairs only reorder what the other two found, mostly: a passage holding the question's
+# phrase ("net property, plant and equipment") above ones with the words apart. bench/retrieval.py:
+# 0.1-0.35 raised recall@1 and MRR within a document; above that, recall@5 fell.
+PHRASE_WEIGHT = 0.2
 
 
 def reciprocal_rank_fusion(
@@ -52,6 +56,7 @@ class Retriever:
         hybrid: bool = True,
         candidates: int = 50,
         per_page: int = 1,
+        phrase_weight: float = PHRASE_WEIGHT,
     ) -> None:
         """Args:
         embedder: the embedder the library was built with.
@@ -60,13 +65,25 @@ class Retriever:
         hybrid: fuse BM25 with vector search (False: vector search only).
         candidates: how many each search ranks before fusion.
         per_page: most hits from one page (0: no limit).
+        phrase_weight: weight of the word-pair ranking in the fusion (0: not searched).
         """
         self.embedder = embedder
         self.store = store
         self.top_k = top_k
         self.candidates = candidates
         self.per_page = per_page
+        self.phrase_weight = phrase_weight
         self.lexical = LexicalIndex(store.signature, store.lexical_entries) if hybrid else None
+
+    def prepare(self) -> None:
+        """Build the keyword indexes now (at start-up, after the library changed) rather than in
+        the next search: about two seconds per 10,000 chunks.
+
+        Raises:
+            StoreError: the library could not be read.
+        """
+        if self.lexical is not None:
+            self.lexical.prepare()
 
     def file_ids(self, file_names: Sequence[str]) -> list[str]:
         """Content ids of the named documents.
@@ -95,11 +112,15 @@ class Retriever:
         dense = self.store.query(vector, pool, file_ids=ids)
         if self.lexical is None:
             return self._diverse(dense, k)
-        sparse = self.lexical.search(query, pool, file_ids=ids)
+        rankings = [[h.chunk.id for h in dense]]
+        rankings.append([cid for cid, _ in self.lexical.search(query, pool, file_ids=ids)])
+        weights = [1.0, KEYWORD_WEIGHT]
+        if self.phrase_weight > 0:
+            pairs = self.lexical.search(query, pool, file_ids=ids, pairs=True)
+            rankings.append([cid for cid, _ in pairs])
+            weights.append(self.phrase_weight)
         by_id = {h.chunk.id: h for h in dense}
-        order = reciprocal_rank_fusion(
-            [[h.chunk.id for h in dense], [cid for cid, _ in sparse]], [1.0, KEYWORD_WEIGHT]
-        )
+        order = reciprocal_rank_fusion(rankings, weights)
         # Only chunks that can still make the cut need fetching; a page limit may skip some.
         wanted = order[: 5 * k if self.per_page else k]
         missing = [cid for cid in wanted if cid not in by_id]

@@ -81,11 +81,14 @@ def ingest_files(
     """Run an ingest of uploaded files, reporting progress to the page."""
     paths = [Path(f) for f in files or []]
     progress(0.0, desc="Starting…")
-    return services.ingestor.ingest(
-        paths,
-        on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e)),
-        password=password or None,
-    )
+    try:
+        return services.ingestor.ingest(
+            paths,
+            on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e)),
+            password=password or None,
+        )
+    finally:
+        services.library_changed()
 
 
 def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> None:
@@ -108,6 +111,7 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
             services.store.delete_document(file_id)
         except Exception as exc:
             raise ui_error(exc) from exc
+        services.library_changed()
         gr.Info(f"Deleted {name}")
         return (f"Deleted **{name}**.", *library_updates(services))
 

@@ -39,6 +39,27 @@ def test_keyword_index_ranks_by_shared_words_and_filters_documents():
     signature[0] = "v2"
     index.search("liabilities", 5)
     assert len(loads) == 2  # rebuilt after a change
+    signature[0] = "v3"
+    index.prepare()  # what the app does after an ingest, in the background
+    assert len(loads) == 3
+    index.search("liabilities", 5, pairs=True)
+    assert len(loads) == 3  # the search found it built
+
+
+def test_word_pairs_rank_the_passage_with_the_phrase_first():
+    entries = [
+        LexicalEntry("scattered", "d", "Net sales of equipment rose; the plant sold property"),
+        LexicalEntry("phrase", "d", "Property, plant and equipment, net 12,645"),
+        LexicalEntry("other", "d", "Equipment leases and other property"),
+    ]
+    index = LexicalIndex(lambda: "v1", lambda: entries)
+    question = "What is net property, plant, and equipment?"
+    words = [cid for cid, _ in index.search(question, 5)]
+    assert set(words) == {"scattered", "phrase", "other"}  # all share words with the question
+    pairs = [cid for cid, _ in index.search(question, 5, pairs=True)]
+    assert pairs == ["phrase"]  # only it has "property plant" and "plant equipment" in a row
+    assert index.search("equipment", 5, pairs=True) == []  # one word makes no pair
+    assert index.search("the of and", 5, pairs=True) == []
 
 
 def test_follow_up_questions_carry_the_previous_question():
