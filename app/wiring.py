@@ -135,13 +135,13 @@ class Services:
         )
 
     def warm_up(self) -> None:
-        """Load the embedder and the model now rather than on the first question, build the
-        keyword indexes, and have the model's cache hold the system prompt the first question
-        will start with."""
+        """Load the embedder and the model now rather than on the first question, have the
+        model's cache hold the system prompt the first question will start with, and build the
+        keyword indexes."""
         self.embedder.warm_up()
-        self._prepare_search()
         self.model.warm_up()
         self._prime()
+        self._prepare_search()
 
     def library_changed(self) -> None:
         """Rebuild the keyword indexes in the background, so the next question does not wait."""

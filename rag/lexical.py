@@ -98,7 +98,6 @@ class LexicalIndex:
         k: int,
         *,
         file_ids: Sequence[str] | None = None,
-        pairs: bool = False,
     ) -> list[tuple[str, float]]:
         """Chunk ids and BM25 scores, best first; only chunks sharing a word with the query.
 
@@ -106,26 +105,45 @@ class LexicalIndex:
             query: the question.
             k: most results.
             file_ids: only chunks of these documents.
-            pairs: rank by the query's word pairs instead (only chunks sharing a pair).
         """
+        return self.rankings(query, k, file_ids=file_ids, pairs=False)[0]
+
+    def rankings(
+        self,
+        query: str,
+        k: int,
+        *,
+        file_ids: Sequence[str] | None = None,
+        pairs: bool = True,
+    ) -> list[list[tuple[str, float]]]:
+        """`search`'s ranking by words, then (with `pairs`) the ranking by the query's word
+        pairs, which holds only chunks sharing a pair with it."""
         with self._lock:
             self._ensure()
-            index: Any = self._pairs_bm25 if pairs else self._bm25
-            if index is None or k <= 0:
-                return []
+            indexes: list[Any] = [self._bm25, self._pairs_bm25] if pairs else [self._bm25]
+            if self._bm25 is None or k <= 0:
+                return [[] for _ in indexes]
             mask = None
             if file_ids is not None:
                 mask = np.isin(self._file_ids, list(file_ids)).astype(np.float32)
                 if not mask.any():
-                    return []
+                    return [[] for _ in indexes]
             words = self._words([query])[0]
-            terms = [t for t in (_pairs(words) if pairs else words) if t in index.vocab_dict]
-            if not terms:
-                return []  # only stopwords, or nothing the library has
             k = min(k, len(self._ids))
-            found, scores = index.retrieve(
-                [terms], k=k, weight_mask=mask, show_progress=False, n_threads=1
-            )
+            return [
+                self._retrieve(index, terms, k, mask)
+                for index, terms in zip(indexes, [words, _pairs(words)], strict=False)
+            ]
+
+    def _retrieve(
+        self, index: Any, terms: list[str], k: int, mask: np.ndarray | None
+    ) -> list[tuple[str, float]]:
+        known = [t for t in terms if index is not None and t in index.vocab_dict]
+        if not known:
+            return []  # only stopwords, or nothing the library has
+        found, scores = index.retrieve(
+            [known], k=k, weight_mask=mask, show_progress=False, n_threads=1
+        )
         return [
             (self._ids[int(i)], float(s)) for i, s in zip(found[0], scores[0], strict=True) if s > 0
         ]

@@ -112,13 +112,9 @@ class Retriever:
         dense = self.store.query(vector, pool, file_ids=ids)
         if self.lexical is None:
             return self._diverse(dense, k)
-        rankings = [[h.chunk.id for h in dense]]
-        rankings.append([cid for cid, _ in self.lexical.search(query, pool, file_ids=ids)])
-        weights = [1.0, KEYWORD_WEIGHT]
-        if self.phrase_weight > 0:
-            pairs = self.lexical.search(query, pool, file_ids=ids, pairs=True)
-            rankings.append([cid for cid, _ in pairs])
-            weights.append(self.phrase_weight)
+        keywords = self.lexical.rankings(query, pool, file_ids=ids, pairs=self.phrase_weight > 0)
+        rankings = [[h.chunk.id for h in dense]] + [[cid for cid, _ in r] for r in keywords]
+        weights = [1.0, KEYWORD_WEIGHT, self.phrase_weight][: len(rankings)]
         by_id = {h.chunk.id: h for h in dense}
         order = reciprocal_rank_fusion(rankings, weights)
         # Only chunks that can still make the cut need fetching; a page limit may skip some.

@@ -42,7 +42,7 @@ def test_keyword_index_ranks_by_shared_words_and_filters_documents():
     signature[0] = "v3"
     index.prepare()  # what the app does after an ingest, in the background
     assert len(loads) == 3
-    index.search("liabilities", 5, pairs=True)
+    index.rankings("liabilities", 5)
     assert len(loads) == 3  # the search found it built
 
 
@@ -56,10 +56,11 @@ def test_word_pairs_rank_the_passage_with_the_phrase_first():
     question = "What is net property, plant, and equipment?"
     words = [cid for cid, _ in index.search(question, 5)]
     assert set(words) == {"scattered", "phrase", "other"}  # all share words with the question
-    pairs = [cid for cid, _ in index.search(question, 5, pairs=True)]
-    assert pairs == ["phrase"]  # only it has "property plant" and "plant equipment" in a row
-    assert index.search("equipment", 5, pairs=True) == []  # one word makes no pair
-    assert index.search("the of and", 5, pairs=True) == []
+    by_words, by_pairs = index.rankings(question, 5)
+    assert [cid for cid, _ in by_words] == words
+    assert [cid for cid, _ in by_pairs] == ["phrase"]  # only it has "property plant", "plant equip"
+    assert index.rankings("equipment", 5)[1] == []  # one word makes no pair
+    assert index.rankings("the of and", 5) == [[], []]
 
 
 def test_follow_up_questions_carry_the_previous_question():
