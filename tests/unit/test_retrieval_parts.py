@@ -63,6 +63,36 @@ def test_word_pairs_rank_the_passage_with_the_phrase_first():
     assert index.rankings("the of and", 5) == [[], []]
 
 
+def test_pair_index_scores_pairs_as_bm25s_scores_words():
+    import random
+
+    import bm25s
+    import numpy as np
+
+    from rag.lexical import PairIndex
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(12)]  # few words, so pairs repeat within and across texts
+    docs = [[rng.choice(vocab) for _ in range(rng.randint(0, 30))] for _ in range(200)]
+    as_strings = [[f"{a} {b}" for a, b in zip(d, d[1:], strict=False)] for d in docs]
+    reference = bm25s.BM25()  # the same formula, over pairs spelled as strings
+    reference.index(as_strings, show_progress=False)
+    ours = PairIndex(docs)
+    for _ in range(20):
+        query = [rng.choice([*vocab, "unknown"]) for _ in range(rng.randint(1, 6))]
+        pairs = [f"{a} {b}" for a, b in zip(query, query[1:], strict=False)]
+        pairs = [p for p in pairs if p in reference.vocab_dict]
+        expected = reference.get_scores(pairs) if pairs else np.zeros(len(docs))
+        got = np.zeros(len(docs))
+        for doc, score in ours.search(query, len(docs)):
+            got[doc] = score
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    only_even = np.array([i % 2 == 0 for i in range(len(docs))], dtype=np.float32)
+    found = ours.search(["w1", "w2", "w3"], 5, only_even)
+    assert found and all(doc % 2 == 0 for doc, _ in found)
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+
+
 def test_follow_up_questions_carry_the_previous_question():
     history = [
         {"role": "user", "content": "What was Adobe's revenue in 2015?"},
