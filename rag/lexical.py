@@ -70,14 +70,14 @@ class LexicalIndex:
             logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
 
             self._stemmer = Stemmer.Stemmer("english")
-        words = bm25s.tokenize(
+        words: list[list[str]] = bm25s.tokenize(  # lists of strings with return_ids=False
             list(texts),
             stopwords=_STOPWORDS,
             stemmer=self._stemmer,
             return_ids=False,
             show_progress=False,
         )
-        return [list(w) for w in words]
+        return words
 
     def _ensure(self) -> None:
         """Build the index if the library changed since the last build."""

@@ -77,7 +77,7 @@ class Retriever:
 
     def prepare(self) -> None:
         """Build the keyword indexes now (at start-up, after the library changed) rather than in
-        the next search: about two seconds per 10,000 chunks.
+        the next search (what that costs: `rag.lexical`).
 
         Raises:
             StoreError: the library could not be read.
