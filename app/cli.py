@@ -202,7 +202,7 @@ def cmd_library(services: Services, args: argparse.Namespace) -> int:
             print("error: give the document's file name: library delete NAME", file=sys.stderr)
             return 2
         (file_id,) = services.retriever.file_ids([args.name])
-        services.store.delete_document(file_id)
+        services.ingestor.remove(file_id)
         print(f"deleted  {args.name}")
         return 0
     docs = services.store.documents()

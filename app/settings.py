@@ -78,6 +78,11 @@ class RagSettings(BaseModel):
         description="Below this cosine similarity no passage counts as relevant, and the answer "
         "says the documents hold nothing on the question.",
     )
+    keep_originals: bool = Field(
+        True,
+        description="Keep a copy of each indexed PDF in the data dir, so that a source opens at "
+        "its page; off: only text and vectors are kept.",
+    )
     max_file_mb: int = Field(500, ge=1, description="Larger PDFs are refused.")
     max_pages: int = Field(10_000, ge=1, description="Longer PDFs are refused.")
     pdf_timeout_s: float = Field(300.0, gt=0, description="Time allowed to read one PDF.")
@@ -134,6 +139,11 @@ class Settings(BaseSettings):
     def chroma_dir(self) -> Path:
         """The embedded vector store."""
         return self.data_dir / "chroma"
+
+    @property
+    def originals_dir(self) -> Path:
+        """Copies of the indexed PDFs, by document id."""
+        return self.data_dir / "files"
 
     @property
     def models_dir(self) -> Path:

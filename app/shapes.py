@@ -43,6 +43,7 @@ def citation_json(c: Citation) -> dict[str, Any]:
         "score": round(c.score, 4),
         "cited": c.cited,
         "text": c.text,
+        "file_id": c.file_id,
     }
 
 

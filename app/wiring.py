@@ -23,6 +23,7 @@ from rag.errors import StoreError
 from rag.extract import IsolatedPdfReader
 from rag.ingest import Ingestor
 from rag.onnx_embed import make_embedder
+from rag.originals import Originals
 from rag.prompt import SYSTEM_CHAT, SYSTEM_RAG
 from rag.repair import open_library
 from rag.retrieve import Retriever
@@ -75,6 +76,7 @@ class Services:
     chats: ChatStore
     registry: ModelRegistry
     reader: IsolatedPdfReader
+    originals: Originals | None
     active_id: str
     cancellations: Cancellations = field(default_factory=Cancellations)
     _switch_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -142,6 +144,7 @@ class Services:
         self.model.warm_up()
         self._prime()
         self._prepare_search()
+        self._tidy_originals()
 
     def library_changed(self) -> None:
         """Rebuild the keyword indexes in the background, so the next question does not wait."""
@@ -154,6 +157,18 @@ class Services:
             self.retriever.prepare()
         except StoreError as exc:  # the next search reports it to the user
             log.warning("could not build the keyword index: %s", exc)
+
+    def _tidy_originals(self) -> None:
+        """Drop kept PDFs whose document left the library (a crash between the two deletes)."""
+        if self.originals is None:
+            return
+        try:
+            removed = self.originals.prune(d.file_id for d in self.store.documents())
+        except (StoreError, OSError) as exc:
+            log.warning("could not tidy the kept PDFs: %s", exc)
+            return
+        if removed:
+            log.info("removed %d kept PDF(s) of documents no longer in the library", removed)
 
     def _prime(self) -> None:
         """Put the system prompt in the model's cache; a failure only costs the first question
@@ -292,6 +307,7 @@ def build_services(settings: Settings) -> Services:
     saved = registry.model_settings(active_id)
     model = build_model(settings, model_path, saved)
     retriever = Retriever(embedder, store, top_k=settings.rag.top_k, hybrid=settings.rag.hybrid)
+    originals = Originals(settings.originals_dir) if settings.rag.keep_originals else None
     reader = IsolatedPdfReader(
         timeout_s=settings.rag.pdf_timeout_s, max_pages=settings.rag.max_pages
     )
@@ -302,6 +318,7 @@ def build_services(settings: Settings) -> Services:
         max_file_bytes=settings.rag.max_file_mb * 1_000_000,
         chunk_tokens=settings.rag.chunk_tokens,
         chunk_overlap=min(settings.rag.chunk_overlap, settings.rag.chunk_tokens // 2),
+        originals=originals,
     )
     answerer = Answerer(
         retriever,
@@ -321,5 +338,6 @@ def build_services(settings: Settings) -> Services:
         chats=ChatStore(settings.chats_db),
         registry=registry,
         reader=reader,
+        originals=originals,
         active_id=active_id,
     )

@@ -69,6 +69,7 @@ def to_citations(
             text=h.chunk.text,
             score=h.score,
             cited=n in cited,
+            file_id=h.chunk.file_id,
         )
         for n, h in zip(numbers, hits, strict=True)
     )

@@ -3,7 +3,8 @@
 `Ingestor.run(paths)` is a generator of `IngestProgress` events that returns an `IngestReport`.
 A file's id is the sha256 of its bytes: identical bytes are skipped; a changed file under a name
 already in the library replaces the old version (after the new one is fully stored). Each file is
-processed on its own: a broken PDF is reported as failed and the batch goes on.
+processed on its own: a broken PDF is reported as failed and the batch goes on. With `originals`,
+each indexed file's bytes are kept too (`rag.originals`), so its cited pages can be opened.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from pathlib import Path
 from rag.chunk import split_pages
 from rag.embed import Embedder
 from rag.errors import PdfError, RagError
+from rag.originals import Originals
 from rag.pdf import read_pdf
 from rag.store import ChunkStore
 from rag.types import Document, FileResult, IngestProgress, IngestReport, Page
 
 log = logging.getLogger(__name__)
 
-# A file after the reader thread: its id, pages and size, or the reason it goes no further.
-_Loaded = FileResult | tuple[str, list[Page], int]
+# A file after the reader thread: its id, pages, size and path, or why it goes no further.
+_Loaded = FileResult | tuple[str, list[Page], int, Path]
 
 
 def file_sha256(path: Path) -> str:
@@ -63,6 +65,7 @@ class Ingestor:
         embed_batch: int = 64,
         read: Callable[..., list[Page]] = read_pdf,
         max_file_bytes: int | None = None,
+        originals: Originals | None = None,
     ) -> None:
         """Set up an ingestor.
 
@@ -74,6 +77,7 @@ class Ingestor:
             embed_batch: chunks per embedding call (and per progress event).
             read: PDF -> pages (`read_pdf`, or an `IsolatedPdfReader.read` with a time limit).
             max_file_bytes: larger files are refused before they are read.
+            originals: where to keep a copy of each indexed file (None: keep none).
         """
         self.embedder = embedder
         self.store = store
@@ -82,6 +86,7 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.embed_batch = embed_batch
+        self.originals = originals
 
     def run(
         self,
@@ -156,6 +161,16 @@ class Ingestor:
             if on_progress:
                 on_progress(event)
 
+    def remove(self, file_id: str) -> None:
+        """Take a document out of the library: its chunks, vectors and kept copy.
+
+        Raises:
+            StoreError: the store could not delete it (the copy is then kept too).
+        """
+        self.store.delete_document(file_id)
+        if self.originals is not None:
+            self.originals.remove(file_id)
+
     def _load(self, path: Path, name: str, password: str | None) -> _Loaded:
         """Checks, hashing and reading of one file (runs in the reader thread)."""
         if not path.is_file():
@@ -173,9 +188,11 @@ class Ingestor:
         file_id = file_sha256(path)
         skipped = self._already_indexed(file_id, name)
         if skipped is not None:
+            if self.originals is not None:  # indexed before copies were kept, or one was lost
+                self.originals.keep(file_id, path)
             return skipped
         pages = self.read(path, file_id=file_id, file_name=name, password=password)
-        return file_id, pages, size
+        return file_id, pages, size, path
 
     def _already_indexed(self, file_id: str, name: str) -> FileResult | None:
         existing = self.store.get_document(file_id)
@@ -208,7 +225,7 @@ class Ingestor:
             if loaded.status == "skipped":
                 yield progress("skipped", 1, 1)
             return loaded
-        file_id, pages, size = loaded
+        file_id, pages, size, path = loaded
         # The same bytes may have been added meanwhile (twice in one batch): check again.
         skipped = self._already_indexed(file_id, name)
         if skipped is not None:
@@ -238,8 +255,10 @@ class Ingestor:
         )
         replaced = self.store.documents_named(name)
         self.store.add_document(document, chunks, vectors)
+        if self.originals is not None:
+            self.originals.keep(file_id, path)
         for old in replaced:  # a changed file under the same name: the new version wins
-            self.store.delete_document(old.file_id)
+            self.remove(old.file_id)
         yield progress("done", 1, 1)
         note = f" (replaced the earlier version of {name})" if replaced else ""
         return FileResult(

@@ -66,6 +66,7 @@ class Citation:
     text: str
     score: float
     cited: bool = False  # the answer text refers to it as [number]
+    file_id: str = ""  # the document's id (sha256 of its bytes)
 
     @property
     def pages_label(self) -> str:

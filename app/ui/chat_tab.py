@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -12,7 +13,7 @@ from app.chats import StoredMessage
 from app.shapes import citation_json
 from app.streaming import in_background, split_answer
 from app.ui.errors import ui_error
-from app.ui.format import ALL_DOCUMENTS, sources_footer, sources_markdown
+from app.ui.format import ALL_DOCUMENTS, PageLink, sources_footer, sources_markdown
 from app.wiring import Services
 
 
@@ -30,22 +31,44 @@ class ChatTab:
     chat_id: gr.State
 
 
-def display(messages: list[StoredMessage]) -> list[dict[str, str]]:
+def page_link(services: Services) -> PageLink:
+    """Sources -> an address of the kept PDF (served by Gradio, behind the page's sign-in) that
+    the browser's PDF viewer opens at the cited page; None when no copy is kept.
+
+    A source saved before sources carried their document's id is looked up by its file name.
+    """
+
+    def link(source: dict[str, Any]) -> str | None:
+        if services.originals is None:
+            return None
+        file_id = source.get("file_id") or next(
+            (d.file_id for d in services.store.documents_named(source["file"])), ""
+        )
+        path = services.originals.path(file_id)
+        if path is None:
+            return None
+        return f"gradio_api/file={quote(str(path))}#page={int(source['page'])}"
+
+    return link
+
+
+def display(messages: list[StoredMessage], link: PageLink | None = None) -> list[dict[str, str]]:
     """Stored turns -> the chatbot's messages."""
     return [
         {
             "role": m.role,
-            "content": m.content + (sources_footer(m.sources) if m.role == "assistant" else ""),
+            "content": m.content
+            + (sources_footer(m.sources, link) if m.role == "assistant" else ""),
         }
         for m in messages
     ]
 
 
-def last_sources(messages: list[StoredMessage]) -> str:
+def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
     """The Sources panel for a conversation's latest answer."""
     for m in reversed(messages):
         if m.role == "assistant":
-            return sources_markdown(m.sources)
+            return sources_markdown(m.sources, link)
     return ""
 
 
@@ -98,6 +121,7 @@ def build(services: Services) -> ChatTab:
 
 def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
     """Wire the tab's events."""
+    link = page_link(services)
 
     def respond(
         message: str,
@@ -116,7 +140,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 chat_id = services.chats.create(message)
             prior = services.chats.messages(chat_id)
             history = [{"role": m.role, "content": m.content} for m in prior]
-            shown = [*display(prior), {"role": "user", "content": message}]
+            shown = [*display(prior, link), {"role": "user", "content": message}]
             services.chats.append(chat_id, "user", message)
             convs = gr.Radio(choices=conversation_choices(services), value=chat_id)
             yield (
@@ -150,8 +174,8 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             final = text + ("\n\n*(stopped)*" if answer and answer.stopped else "")
             services.chats.append(chat_id, "assistant", final, sources)
             yield (
-                [*shown, {"role": "assistant", "content": final + sources_footer(sources)}],
-                sources_markdown(sources),
+                [*shown, {"role": "assistant", "content": final + sources_footer(sources, link)}],
+                sources_markdown(sources, link),
                 chat_id,
                 gr.skip(),
                 gr.Radio(choices=conversation_choices(services), value=chat_id),

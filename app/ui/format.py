@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rag.types import Document, FileResult, IngestProgress
@@ -11,16 +11,30 @@ from rag.types import Document, FileResult, IngestProgress
 ALL_DOCUMENTS = "All documents"
 _PASSAGE_CHARS = 700
 
+# A source (as `app.shapes.citation_json` gives it) -> the address that opens its page, if any.
+PageLink = Callable[[dict[str, Any]], str | None]
 
-def sources_markdown(sources: Sequence[dict[str, Any]]) -> str:
+
+def _pages(source: dict[str, Any], link: PageLink | None) -> str:
+    """ "p. 3" (or "pp. 3-4"), as a link that opens the PDF there when `link` gives one."""
+    page, end = source["page"], source.get("page_end", source["page"])
+    label = f"p. {page}" if end == page else f"pp. {page}-{end}"
+    url = link(source) if link else None
+    if not url:
+        return label
+    return (
+        f"<a class='quipu-open' href='{html.escape(url)}' target='_blank' rel='noopener' "
+        f"title='Open the PDF at this page'>{label}</a>"
+    )
+
+
+def sources_markdown(sources: Sequence[dict[str, Any]], link: PageLink | None = None) -> str:
     """The Sources panel: one entry per numbered passage the answer was given."""
     if not sources:
         return "*No sources: this answer did not use your documents.*"
     blocks = ["### Sources"]
     for s in sources:
-        pages = (
-            f"p. {s['page']}" if s["page_end"] == s["page"] else f"pp. {s['page']}-{s['page_end']}"
-        )
+        pages = _pages(s, link)
         cited = " · **cited**" if s.get("cited") else ""
         text = " ".join(str(s["text"]).split())
         if len(text) > _PASSAGE_CHARS:
@@ -33,13 +47,15 @@ def sources_markdown(sources: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(blocks)
 
 
-def sources_footer(sources: Sequence[dict[str, Any]]) -> str:
+def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = None) -> str:
     """A one-line list under an answer: the cited sources, or all it was given if none is cited."""
     shown = [s for s in sources if s.get("cited")] or list(sources)
     if not shown:
         return ""
-    items = " · ".join(f"[{s['number']}] {s['file']}, p. {s['page']}" for s in shown)
-    return f"\n\n<small>Sources: {html.escape(items)}</small>"
+    items = " · ".join(
+        f"[{s['number']}] {html.escape(s['file'])}, {_pages(s, link)}" for s in shown
+    )
+    return f"\n\n<small>Sources: {items}</small>"
 
 
 def library_rows(docs: Sequence[Document]) -> list[list[Any]]:

@@ -78,7 +78,11 @@ def library_updates(services: Services) -> tuple[Any, Any, Any]:
 def ingest_files(
     services: Services, files: list[str] | None, progress: gr.Progress, password: str | None = None
 ) -> IngestReport:
-    """Run an ingest of uploaded files, reporting progress to the page."""
+    """Run an ingest of uploaded files, reporting progress to the page.
+
+    The uploads are deleted afterwards: the library keeps its own copy (`rag.originals`), so a
+    document deleted from the library leaves nothing behind in the upload folder.
+    """
     paths = [Path(f) for f in files or []]
     progress(0.0, desc="Starting…")
     try:
@@ -89,6 +93,24 @@ def ingest_files(
         )
     finally:
         services.library_changed()
+        _discard_uploads(paths, services.settings.uploads_dir)
+
+
+def _discard_uploads(paths: list[Path], uploads: Path) -> None:
+    """Delete uploaded files (and their emptied folders); paths outside `uploads` stay."""
+    root = uploads.resolve()
+    for path in paths:
+        try:
+            resolved = path.resolve()
+            if not resolved.is_relative_to(root) or resolved == root:
+                continue
+            resolved.unlink(missing_ok=True)
+            parent = resolved.parent
+            while parent != root and parent.is_relative_to(root) and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+        except OSError:
+            continue  # a file still open elsewhere (Windows) stays until Gradio's own clean-up
 
 
 def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> None:
@@ -108,7 +130,7 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
             raise gr.Error("Choose a document to delete.", duration=5)
         try:
             (file_id,) = services.retriever.file_ids([name])
-            services.store.delete_document(file_id)
+            services.ingestor.remove(file_id)
         except Exception as exc:
             raise ui_error(exc) from exc
         services.library_changed()

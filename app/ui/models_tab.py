@@ -93,9 +93,13 @@ def build(services: Services) -> ModelsTab:
     message = gr.Markdown(elem_id="quipu-models-message")
     with gr.Accordion("Settings of the active model (saved per model)", open=False):
         n_ctx = gr.Slider(256, 8192, value=4096, step=256, label="Context length (tokens)")
-        temperature = gr.Slider(0.0, 2.0, value=0.2, step=0.05, label="Temperature")
+        temperature = gr.Slider(
+            0.0, 2.0, value=0.2, step=0.05, label="Temperature", elem_id="quipu-temperature"
+        )
         top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p")
-        max_tokens = gr.Slider(16, 4096, value=512, step=16, label="Max answer tokens")
+        max_tokens = gr.Slider(
+            16, 4096, value=512, step=16, label="Max answer tokens", elem_id="quipu-max-tokens"
+        )
         system_prompt = gr.Textbox(label="System prompt (empty = Quipu's default)", lines=3)
         apply = gr.Button("Apply")
     return ModelsTab(

@@ -122,6 +122,11 @@ def build_ui(services: Services) -> gr.Blocks:
                 status,
                 models.table,
                 models.choice,
+                models.n_ctx,
+                models.temperature,
+                models.top_p,
+                models.max_tokens,
+                models.system_prompt,
             ],
             api_visibility="private",
         )
@@ -139,7 +144,8 @@ def _register_sidebar(
         if chat_id is None:
             return [], "", None
         messages = services.chats.messages(chat_id)
-        return chat_tab.display(messages), chat_tab.last_sources(messages), chat_id
+        link = chat_tab.page_link(services)
+        return chat_tab.display(messages, link), chat_tab.last_sources(messages, link), chat_id
 
     def start_new() -> tuple[Any, ...]:
         return [], "*Sources of the latest answer appear here.*", None, gr.Radio(value=None)
@@ -275,6 +281,8 @@ def launch(
         css_paths=[ASSETS / "style.css"],
         footer_links=["api"],
         max_file_size=f"{ui.max_upload_mb}mb",
+        # Only the kept PDFs, for the Sources panel's links to cited pages.
+        allowed_paths=[str(services.originals.folder)] if services.originals else None,
         auth=credentials or None,
         auth_message="Quipu: sign in to reach this library." if credentials else None,
         quiet=not block,

@@ -4,6 +4,7 @@ import pytest
 
 from rag.errors import DocumentNotFound, EmbedderMismatch
 from rag.ingest import Ingestor
+from rag.originals import Originals
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
 from tests.conftest import AURORA_PAGE, AURORA_PAGES
@@ -122,3 +123,38 @@ def test_a_library_built_with_another_embedder_is_refused(tmp_path, real_embedde
     Ingestor(real_embedder, store).ingest([aurora_pdf])
     with pytest.raises(EmbedderMismatch, match="re-add"):
         ChunkStore(tmp_path / "chroma", embedder_id="some-other-model")
+
+
+def test_the_library_keeps_each_indexed_pdf_until_its_document_goes(
+    tmp_path, real_embedder, aurora_pdf
+):
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    originals = Originals(tmp_path / "files")
+    ingestor = Ingestor(real_embedder, store, originals=originals)
+    notes = write_pdf(tmp_path / "in" / "notes.pdf", ["The meeting is on Monday in room four."])
+    broken = write_truncated_pdf(tmp_path / "in" / "broken.pdf", ["Cut off."])
+
+    report = ingestor.ingest([aurora_pdf, notes, broken])
+    assert [r.status for r in report.results] == ["ok", "ok", "failed"]
+    ids = {d.file_name: d.file_id for d in store.documents()}
+    for name, source in (("aurora-report.pdf", aurora_pdf), ("notes.pdf", notes)):
+        assert originals.path(ids[name]).read_bytes() == source.read_bytes()
+    assert len(list((tmp_path / "files").iterdir())) == 2  # nothing for the broken file
+
+    # A copy lost (or a library indexed before copies were kept) comes back when the file is
+    # added again, though the document itself is skipped.
+    originals.path(ids["aurora-report.pdf"]).unlink()
+    assert ingestor.ingest([aurora_pdf]).results[0].status == "skipped"
+    assert originals.path(ids["aurora-report.pdf"]).read_bytes() == aurora_pdf.read_bytes()
+
+    # A changed file under the same name: the new version's copy replaces the old one's.
+    write_pdf(notes, ["The meeting moved to Friday in the big hall."])
+    assert "replaced" in ingestor.ingest([notes]).results[0].message
+    new_id = next(d.file_id for d in store.documents() if d.file_name == "notes.pdf")
+    assert originals.path(ids["notes.pdf"]) is None
+    assert originals.path(new_id).read_bytes() == notes.read_bytes()
+
+    ingestor.remove(new_id)
+    assert originals.path(new_id) is None
+    assert [d.file_name for d in store.documents()] == ["aurora-report.pdf"]
+    store.close()

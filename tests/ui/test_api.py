@@ -19,8 +19,13 @@ def client(running_app, aurora_pdf):
     return client
 
 
-def test_uploads_are_kept_under_the_data_dir(client, running_app):
-    assert list((running_app.data_dir / "uploads").rglob("aurora-report.pdf"))
+def test_an_upload_is_kept_once_by_the_library_and_not_left_in_the_upload_folder(
+    client, running_app, aurora_pdf
+):
+    assert (running_app.data_dir / "uploads").is_dir()  # Gradio's uploads land in the data dir
+    assert not list((running_app.data_dir / "uploads").rglob("*.pdf"))
+    kept = list((running_app.data_dir / "files").glob("*.pdf"))
+    assert [p.read_bytes() for p in kept] == [aurora_pdf.read_bytes()]
 
 
 def test_named_endpoints_are_published(client):

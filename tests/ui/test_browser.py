@@ -1,8 +1,8 @@
 """A person's session in headless Chromium: upload a PDF, ask, watch the answer stream, read the
-source and its page. Saves screenshots under test-artifacts/ for review."""
+source and open the PDF at its page. Saves screenshots under test-artifacts/ for review."""
 
 import time
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 
@@ -52,7 +52,10 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     expect(page.locator("#quipu-ingest-report")).to_contain_text("5 pages", timeout=120_000)
     expect(page.locator("#quipu-library")).to_contain_text("aurora-report.pdf", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "library.png"), full_page=True)
-    page.screenshot(path=str(ARTIFACTS / "library.png"), full_page=True)
+    # The upload was indexed and kept once, in the library's own folder; none is left behind.
+    assert not [p for p in (running_app.data_dir / "uploads").rglob("*.pdf")]
+    kept = list((running_app.data_dir / "files").glob("*.pdf"))
+    assert [p.read_bytes() for p in kept] == [aurora_pdf.read_bytes()]
 
     page.get_by_role("tab", name="Chat").click()
     page.locator("#quipu-question textarea").fill("What is the launch code of the Aurora project?")
@@ -75,6 +78,19 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     assert len(seen) >= 3, f"expected the answer to stream in, saw {seen}"
     assert f"[1] aurora-report.pdf — p. {AURORA_PAGE}" in sources.inner_text()
 
+    # The cited page opens the PDF itself, at that page, in a new tab.
+    link = sources.locator("a.quipu-open").first
+    href = link.get_attribute("href")
+    assert href.endswith(f"#page={AURORA_PAGE}"), href
+    fetched = page.request.get(urljoin(page.url, href))
+    assert fetched.status == 200
+    assert fetched.headers["content-type"] == "application/pdf"
+    assert fetched.body() == aurora_pdf.read_bytes()
+    with page.context.expect_page() as opened:
+        link.click()
+    assert opened.value.url.endswith(f"#page={AURORA_PAGE}"), opened.value.url
+    opened.value.close()
+
     # The conversation is listed in the sidebar and survives a reload.
     page.reload()
     page.locator("#quipu-conversations").get_by_text("What is the launch code").first.click()
@@ -88,6 +104,11 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     expect(
         page.get_by_text("SmolLM2 135M Instruct (bundled)").filter(visible=True).first
     ).to_be_visible()
+    # Its settings panel shows the active model's settings (the app runs with temperature 0 and
+    # 96 answer tokens), not the controls' defaults.
+    page.get_by_text("Settings of the active model").click()
+    expect(page.locator("#quipu-max-tokens input[type=number]")).to_have_value("96")
+    expect(page.locator("#quipu-temperature input[type=number]")).to_have_value("0")
     page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
 
     app_host = urlparse(running_app.url).netloc
