@@ -1,6 +1,8 @@
 """Question + hits + history -> chat messages that fit the model's window. Pure: no I/O.
 
-Sources are numbered [1]..[n] so the answer can cite them. When the budget
+Sources are numbered [1]..[n] so the answer can cite them. Neighbouring chunks of a page share
+lines (the chunker's overlap); a source's lines that the model already has from its neighbour,
+earlier in the prompt or the conversation, are not sent again. When the budget
 (`context_length - answer reserve`) is exceeded, the oldest history goes first, then the
 lowest-scored sources; if the question alone does not fit, `ContextTooLong` is raised here rather
 than letting llama.cpp fail mid-request.
@@ -46,19 +48,61 @@ def source_label(hit: Hit) -> str:
     return f"{c.file_name}, {pages}"
 
 
+# Fewer characters than this shared with a neighbour is a coincidence (a repeated column header),
+# not the chunker's overlap.
+_MIN_OVERLAP_CHARS = 20
+
+
+def _shared_lines(before: list[str], after: list[str]) -> int:
+    """How many of `after`'s first lines are `before`'s last lines (fewer than all of either)."""
+    for k in range(min(len(before), len(after)) - 1, 0, -1):
+        if before[-k:] == after[:k] and sum(map(len, after[:k])) >= _MIN_OVERLAP_CHARS:
+            return k
+    return 0
+
+
+def unsent_text(hit: Hit, given: Sequence[Hit]) -> str:
+    """The hit's text without the lines it shares with a neighbour among `given` (same page).
+
+    The chunker starts each chunk with the last lines of the one before it on the page; when the
+    model already has that neighbour, those lines would only cost prompt evaluation.
+    """
+    lines = hit.chunk.text.split("\n")
+    start, end = 0, len(lines)
+    for other in given:
+        c = other.chunk
+        if c.id == hit.chunk.id or (c.file_id, c.page_start) != (
+            hit.chunk.file_id,
+            hit.chunk.page_start,
+        ):
+            continue
+        theirs = c.text.split("\n")
+        start = max(start, _shared_lines(theirs, lines))
+        end = min(end, len(lines) - _shared_lines(lines, theirs))
+    return "\n".join(lines[start:end]) if start < end else hit.chunk.text
+
+
 def render_question(
-    question: str, hits: Sequence[Hit], *, first: int = 1, again: Sequence[int] = ()
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    first: int = 1,
+    again: Sequence[int] = (),
+    given: Sequence[Hit] = (),
 ) -> str:
     """The user turn: numbered sources (from `first`), then the question.
 
     `again` lists numbers of sources given earlier in the conversation that apply here too; they
-    are named, not repeated, so the model's cache of the conversation stays valid.
+    are named, not repeated, so the model's cache of the conversation stays valid. `given` are the
+    sources the conversation holds already (see `unsent_text`).
     """
     parts = []
     if hits:
-        sources = "\n\n".join(
-            f"[{n}] {source_label(hit)}\n{hit.chunk.text}" for n, hit in enumerate(hits, first)
-        )
+        blocks = []
+        for n, hit in enumerate(hits, first):
+            text = unsent_text(hit, [*given, *hits[: n - first]])
+            blocks.append(f"[{n}] {source_label(hit)}\n{text}")
+        sources = "\n\n".join(blocks)
         parts.append(f"Sources:\n<<<\n{sources}\n>>>")
     if again:
         named = ", ".join(f"[{n}]" for n in again)
@@ -116,7 +160,7 @@ def build_messages(
     def render(hits_: list[Hit]) -> str:
         fresh = [h for h in hits_ if h.chunk.id not in known]
         again = [known[h.chunk.id] for h in hits_ if h.chunk.id in known]
-        return render_question(question, fresh, first=len(earlier) + 1, again=again)
+        return render_question(question, fresh, first=len(earlier) + 1, again=again, given=earlier)
 
     def cost(turns_: list[Message], hits_: list[Hit]) -> int:
         body = count_tokens(render(hits_))

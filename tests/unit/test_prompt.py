@@ -105,3 +105,50 @@ def test_follow_up_names_sources_already_given_and_numbers_new_ones_after_them()
     assert "doc.pdf, p. 7\n" not in user  # not repeated...
     assert "Sources [2] given above apply too." in user  # ...but named
     assert follow.numbers == (2, 3) and [h.chunk.id for h in follow.new_hits] == ["c9"]
+
+
+def _page_chunks(page: int = 4) -> list[Hit]:
+    """A page cut by the real chunker: each chunk opens with the last lines of the one before."""
+    from rag.chunk import split_pages
+    from rag.types import Page
+
+    rows = [f"Segment {n} revenue was {n * 7} million dollars in the year" for n in range(12)]
+    chunks = split_pages(
+        [Page("f" * 64, "report.pdf", page, "\n".join(rows))],
+        max_tokens=40,
+        overlap_tokens=12,
+        count_tokens=words,
+    )
+    return [Hit(c, 0.5) for c in chunks]
+
+
+def test_lines_a_source_shares_with_a_neighbour_already_in_the_prompt_are_sent_once():
+    first, second, third = _page_chunks()[:3]
+    shared = set(first.chunk.text.split("\n")) & set(second.chunk.text.split("\n"))
+    assert shared  # the chunker's overlap
+
+    user = build_messages(
+        "Revenue?", [second, first], [], budget=10_000, count_tokens=words
+    ).messages[-1]["content"]
+    for line in set(second.chunk.text.split("\n")) | set(first.chunk.text.split("\n")):
+        assert user.count(line) == 1, line  # every line of both, none twice
+
+    # A follow-up whose new source neighbours one the conversation holds sends only new lines.
+    sent = build_messages("Revenue?", [second], [], budget=10_000, count_tokens=words)
+    history = [*sent.messages[1:], {"role": "assistant", "content": "It grew [1]."}]
+    follow = build_messages(
+        "And later?", [third], history, budget=10_000, count_tokens=words, earlier=sent.hits
+    ).messages[-1]["content"]
+    held = set(second.chunk.text.split("\n"))
+    new_lines = [line for line in third.chunk.text.split("\n") if line not in held]
+    assert new_lines and all(line in follow for line in new_lines)
+    assert not [line for line in held if line in follow]
+
+
+def test_the_same_lines_on_another_page_or_in_another_file_are_sent_again():
+    on_four = _page_chunks(4)
+    on_five = _page_chunks(5)
+    user = build_messages(
+        "Revenue?", [on_four[0], on_five[1]], [], budget=10_000, count_tokens=words
+    ).messages[-1]["content"]
+    assert on_five[1].chunk.text in user  # a neighbour only on the same page of the same file
