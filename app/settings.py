@@ -78,6 +78,14 @@ class RagSettings(BaseModel):
         description="Below this cosine similarity no passage counts as relevant, and the answer "
         "says the documents hold nothing on the question.",
     )
+    min_relevance_in_document: float = Field(
+        0.25,
+        ge=-1.0,
+        le=1.0,
+        description="The same floor for a question asked of one document (picked under "
+        "'Search in', or the library's only one): such questions often leave their subject "
+        "unnamed, which lowers every passage's similarity.",
+    )
     keep_originals: bool = Field(
         True,
         description="Keep a copy of each indexed PDF in the data dir, so that a source opens at "

@@ -326,6 +326,7 @@ def build_services(settings: Settings) -> Services:
         answer_reserve=model.default_options.max_tokens,
         system_prompt=str(saved.get("system_prompt") or "") or settings.model.system_prompt,
         min_relevance=settings.rag.min_relevance,
+        min_relevance_in_document=settings.rag.min_relevance_in_document,
     )
     return Services(
         settings=settings,

@@ -120,6 +120,7 @@ class Answerer:
         answer_reserve: int = 512,
         system_prompt: str | None = None,
         min_relevance: float = 0.0,
+        min_relevance_in_document: float | None = None,
     ) -> None:
         """Args:
         retriever: finds the passages.
@@ -128,12 +129,19 @@ class Answerer:
         system_prompt: replaces the default instructions.
         min_relevance: when no passage is at least this similar to the question (cosine), the
             answer says that the documents hold nothing on it instead of asking the model.
+        min_relevance_in_document: the floor when the question is asked of one document (the
+            only one searched, or the library's only one); default `min_relevance`. Chunks carry
+            their document's title, so a question that does not name its subject ("which region
+            grew most?", with the report picked) scores lower against all of them.
         """
         self.retriever = retriever
         self.model = model
         self.answer_reserve = answer_reserve
         self.system_prompt = system_prompt
         self.min_relevance = min_relevance
+        self.min_relevance_in_document = (
+            min_relevance if min_relevance_in_document is None else min_relevance_in_document
+        )
         # Follow-ups resend the conversation exactly as the model saw it (sources included), so
         # llama.cpp's cache of that prefix stays valid and only the new turn is evaluated.
         self._sent: OrderedDict[tuple[tuple[str, str], ...], _Sent] = OrderedDict()
@@ -184,7 +192,7 @@ class Answerer:
                 )
             else:
                 hits = self.retriever.search(query, file_names=file_names)
-            if not hits or max(h.score for h in hits) < self.min_relevance:
+            if not hits or max(h.score for h in hits) < self._floor(file_names):
                 yield NOTHING_RELEVANT
                 yield Answer(text=NOTHING_RELEVANT, used_documents=True)
                 return
@@ -213,6 +221,13 @@ class Answerer:
             used_documents=bool(prompt.hits),
             stopped=stopped,
         )
+
+    def _floor(self, file_names: Sequence[str] | None) -> float:
+        """The relevance floor for a search of `file_names` (None: the whole library)."""
+        if self.min_relevance_in_document == self.min_relevance:
+            return self.min_relevance
+        one = len(file_names) == 1 if file_names else len(self.retriever.store.documents()) == 1
+        return self.min_relevance_in_document if one else self.min_relevance
 
     def _prompt(
         self,
