@@ -35,7 +35,7 @@ def sources_markdown(sources: Sequence[dict[str, Any]], link: PageLink | None = 
     blocks = ["### Sources"]
     for s in sources:
         pages = _pages(s, link)
-        cited = " · **cited**" if s.get("cited") else ""
+        cited = " · <b>cited</b>" if s.get("cited") else ""
         text = " ".join(str(s["text"]).split())
         if len(text) > _PASSAGE_CHARS:
             text = text[:_PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"

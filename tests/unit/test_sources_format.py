@@ -1,0 +1,42 @@
+"""The Sources panel and the line under an answer: labels, the cited mark, links to pages."""
+
+import pytest
+
+from app.ui.format import sources_footer, sources_markdown
+
+pytestmark = pytest.mark.unit
+
+
+def source(number: int, page: int, *, cited: bool = False, page_end: int | None = None) -> dict:
+    return {
+        "number": number,
+        "file": "r&d <report>.pdf",
+        "page": page,
+        "page_end": page if page_end is None else page_end,
+        "score": 0.61,
+        "cited": cited,
+        "text": "Revenue grew.",
+        "file_id": "a" * 64,
+    }
+
+
+def test_each_source_shows_file_page_and_whether_the_answer_cites_it():
+    panel = sources_markdown([source(1, 3, cited=True), source(2, 4, page_end=5)])
+    assert "[1] r&amp;d &lt;report&gt;.pdf — p. 3" in panel
+    assert "[2] r&amp;d &lt;report&gt;.pdf — pp. 4-5" in panel
+    assert panel.count("<b>cited</b>") == 1 and "**" not in panel  # HTML: markdown is not parsed
+    assert "<a " not in panel  # no copy of the PDF: no link
+
+
+def test_pages_link_to_the_pdf_when_a_copy_is_kept():
+    def link(s: dict) -> str | None:
+        return f"gradio_api/file=/data/files/{s['file_id']}.pdf?x='1'#page={s['page']}"
+
+    panel = sources_markdown([source(1, 3)], link)
+    assert f"href='gradio_api/file=/data/files/{'a' * 64}.pdf?x=&#x27;1&#x27;#page=3'" in panel
+    assert "target='_blank' rel='noopener'" in panel and ">p. 3</a>" in panel
+    footer = sources_footer([source(1, 3, cited=True), source(2, 7)], link)
+    assert ">p. 3</a>" in footer and "p. 7" not in footer  # only the cited ones are listed
+    assert sources_footer([source(2, 7)], None).endswith(
+        "[2] r&amp;d &lt;report&gt;.pdf, p. 7</small>"
+    )
