@@ -226,7 +226,7 @@ class Answerer:
         """The relevance floor for a search of `file_names` (None: the whole library)."""
         if self.min_relevance_in_document == self.min_relevance:
             return self.min_relevance
-        one = len(file_names) == 1 if file_names else len(self.retriever.store.documents()) == 1
+        one = len(file_names) == 1 if file_names else self.retriever.store.document_count() == 1
         return self.min_relevance_in_document if one else self.min_relevance
 
     def _prompt(

@@ -468,6 +468,13 @@ class ChunkStore:
         """Number of stored chunks."""
         return int(self._chunks.count())
 
+    def document_count(self) -> int:
+        """Number of document records, without listing them (one being added or deleted counts)."""
+        try:
+            return int(self._docs.count())
+        except Exception as exc:
+            raise StoreError(f"could not read the library: {exc}") from exc
+
     def query(
         self, embedding: Sequence[float], k: int, *, file_ids: Sequence[str] | None = None
     ) -> list[Hit]:

@@ -140,6 +140,7 @@ def test_the_library_keeps_each_indexed_pdf_until_its_document_goes(
     for name, source in (("aurora-report.pdf", aurora_pdf), ("notes.pdf", notes)):
         assert originals.path(ids[name]).read_bytes() == source.read_bytes()
     assert len(list((tmp_path / "files").iterdir())) == 2  # nothing for the broken file
+    assert store.document_count() == 2
 
     # A copy lost (or a library indexed before copies were kept) comes back when the file is
     # added again, though the document itself is skipped.
@@ -157,4 +158,5 @@ def test_the_library_keeps_each_indexed_pdf_until_its_document_goes(
     ingestor.remove(new_id)
     assert originals.path(new_id) is None
     assert [d.file_name for d in store.documents()] == ["aurora-report.pdf"]
+    assert store.document_count() == 1
     store.close()

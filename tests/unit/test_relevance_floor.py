@@ -3,7 +3,7 @@
 import pytest
 
 from rag.answer import NOTHING_RELEVANT, Answerer
-from rag.types import Chunk, Document, Hit
+from rag.types import Chunk, Hit
 
 pytestmark = pytest.mark.unit
 
@@ -25,8 +25,9 @@ class Library:
 
     def __init__(self, score: float, documents: int) -> None:
         self.score = score
-        docs = [Document(f"{n:064x}", f"d{n}.pdf", 1, 1, "2026-11-24", 1) for n in range(documents)]
-        self.store = type("Store", (), {"documents": lambda _: docs, "chunk_count": lambda _: 1})()
+        self.store = type(
+            "Store", (), {"document_count": lambda _: documents, "chunk_count": lambda _: 1}
+        )()
 
     def search(self, query, k=None, file_names=None):
         return [Hit(Chunk("c1", "Some passage.", "f", "d0.pdf", 1, 1), self.score)]
