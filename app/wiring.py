@@ -158,6 +158,15 @@ class Services:
         except StoreError as exc:  # the next search reports it to the user
             log.warning("could not build the keyword index: %s", exc)
 
+    def original_pdf(self, file_id: str, file_name: str) -> Path | None:
+        """The kept copy of a cited document, if any. A source saved before sources carried
+        their document's id (`file_id` empty) is looked up by its file name."""
+        if self.originals is None:
+            return None
+        if not file_id:
+            file_id = next((d.file_id for d in self.store.documents_named(file_name)), "")
+        return self.originals.path(file_id)
+
     def _tidy_originals(self) -> None:
         """Drop kept PDFs whose document left the library (a crash between the two deletes)."""
         if self.originals is None:

@@ -33,18 +33,10 @@ class ChatTab:
 
 def page_link(services: Services) -> PageLink:
     """Sources -> an address of the kept PDF (served by Gradio, behind the page's sign-in) that
-    the browser's PDF viewer opens at the cited page; None when no copy is kept.
-
-    A source saved before sources carried their document's id is looked up by its file name.
-    """
+    the browser's PDF viewer opens at the cited page; None when no copy is kept."""
 
     def link(source: dict[str, Any]) -> str | None:
-        if services.originals is None:
-            return None
-        file_id = source.get("file_id") or next(
-            (d.file_id for d in services.store.documents_named(source["file"])), ""
-        )
-        path = services.originals.path(file_id)
+        path = services.original_pdf(source.get("file_id", ""), source["file"])
         if path is None:
             return None
         return f"gradio_api/file={quote(str(path))}#page={int(source['page'])}"

@@ -160,3 +160,26 @@ def test_the_library_keeps_each_indexed_pdf_until_its_document_goes(
     assert [d.file_name for d in store.documents()] == ["aurora-report.pdf"]
     assert store.document_count() == 1
     store.close()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_app_finds_a_cited_documents_copy_by_id_or_by_the_name_of_an_old_source(
+    tmp_path, aurora_pdf, keep
+):
+    from app.settings import Settings
+    from app.wiring import build_services
+
+    services = build_services(Settings(data_dir=tmp_path / "data", rag={"keep_originals": keep}))
+    try:
+        services.ingestor.ingest([aurora_pdf])
+        (doc,) = services.store.documents()
+        found = services.original_pdf(doc.file_id, "renamed.pdf")
+        if not keep:
+            assert found is None and not (tmp_path / "data" / "files").exists()
+            return
+        assert found is not None and found.read_bytes() == aurora_pdf.read_bytes()
+        assert services.original_pdf("", "aurora-report.pdf") == found  # saved without an id
+        assert services.original_pdf("", "other.pdf") is None
+        assert services.original_pdf("b" * 64, "aurora-report.pdf") is None  # another version
+    finally:
+        services.close()
