@@ -73,3 +73,15 @@ def test_onnx_export_is_cached_and_reused(tmp_path):
     assert second.embed(["same text"]) == first.embed(["same text"])
     assert (folder / "model.onnx").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no leftover temp folders
+
+
+@pytest.mark.integration
+def test_onnx_export_fuses_attention_but_not_the_layer_norms(real_embedder):
+    """Attention and GELU run as fused int8 kernels; add + layer norm stay two nodes, because
+    ONNX Runtime's fused SkipLayerNormalization is the slower of the two on CPU."""
+    import onnx
+
+    graph = onnx.load(str(real_embedder.folder / "model.onnx"), load_external_data=False).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QAttention", "BiasGelu", "LayerNormalization"} <= ops, ops
+    assert "SkipLayerNormalization" not in ops
