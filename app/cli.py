@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "name", nargs="?", help="document file name (delete), or the .jsonl file (export/import)"
     )
     library.add_argument("--json", action="store_true")
+    library.add_argument(
+        "--no-pdfs",
+        action="store_true",
+        help="export: leave out the kept PDFs (a smaller file; cited pages will not open there)",
+    )
 
     models = sub.add_parser("models", parents=[common], help="list, download, add or choose models")
     models.add_argument(
@@ -196,7 +201,7 @@ def cmd_search(services: Services, args: argparse.Namespace) -> int:
 
 def cmd_library(services: Services, args: argparse.Namespace) -> int:
     if args.action in ("export", "import"):
-        return _library_file(services, args.action, args.name)
+        return _library_file(services, args.action, args.name, pdfs=not args.no_pdfs)
     if args.action == "delete":
         if not args.name:
             print("error: give the document's file name: library delete NAME", file=sys.stderr)
@@ -216,7 +221,7 @@ def cmd_library(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-def _library_file(services: Services, action: str, name: str | None) -> int:
+def _library_file(services: Services, action: str, name: str | None, *, pdfs: bool) -> int:
     """`library export FILE` / `library import FILE` (see rag.portable)."""
     from rag.portable import export_library, import_library
 
@@ -226,7 +231,11 @@ def _library_file(services: Services, action: str, name: str | None) -> int:
     path = Path(name).expanduser()
     if action == "export":
         count = export_library(
-            services.store, path, on_document=lambda d: print(f"exported {d.file_name}")
+            services.store,
+            path,
+            originals=services.originals,
+            include_pdfs=pdfs,
+            on_document=lambda d: print(f"exported {d.file_name}"),
         )
         print(f"{count} documents written to {path}")
         return 0
@@ -234,7 +243,9 @@ def _library_file(services: Services, action: str, name: str | None) -> int:
     def show(document: Document, added: bool) -> None:
         print(f"{'imported' if added else 'skipped '} {document.file_name}")
 
-    added, skipped = import_library(services.store, path, on_document=show)
+    added, skipped = import_library(
+        services.store, path, originals=services.originals, on_document=show
+    )
     print(f"{added} documents imported, {skipped} already in the library")
     return 0
 

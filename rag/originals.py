@@ -10,14 +10,16 @@ never the document's place in the library.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,26 @@ class Originals:
 
         Never raises for a failed copy (full disk, unreadable source): it is logged.
         """
+
+        def copy(target: BinaryIO) -> None:
+            with source.open("rb") as original:
+                shutil.copyfileobj(original, target, 1 << 20)
+
+        return self._write(file_id, copy, source.name)
+
+    def keep_bytes(self, file_id: str, data: bytes, name: str) -> bool:
+        """Keep `data` as document `file_id`'s copy (a library import brings the bytes).
+
+        Bytes whose sha256 is not `file_id` are refused (False, logged): a copy is only ever the
+        file the document was read from. Never raises for a failed write.
+        """
+        if hashlib.sha256(data).hexdigest() != file_id:
+            log.warning("the PDF given for %s is not the file it was indexed from", name)
+            return False
+        return self._write(file_id, lambda target: target.write(data), name)
+
+    def _write(self, file_id: str, fill: Callable[[BinaryIO], object], name: str) -> bool:
+        """Write a copy through a temporary file renamed into place; True if a copy is there."""
         if not _FILE_ID.fullmatch(file_id):
             raise ValueError(f"not a document id: {file_id!r}")
         if self.path(file_id) is not None:
@@ -51,12 +73,12 @@ class Originals:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
-            with os.fdopen(handle, "wb") as target, source.open("rb") as original:
-                shutil.copyfileobj(original, target, 1 << 20)
+            with os.fdopen(handle, "wb") as target:
+                fill(target)
             os.replace(temporary, self.folder / f"{file_id}.pdf")
             return True
         except OSError as exc:
-            log.warning("could not keep a copy of %s for opening its pages: %s", source.name, exc)
+            log.warning("could not keep a copy of %s for opening its pages: %s", name, exc)
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
             return False

@@ -1,19 +1,25 @@
 """A library <-> one JSON-lines file: move an embedded library into a Chroma server, or back.
 
-The file holds a header line (format, embedder id, vector dimension), then one line per document
-with its library record, chunks and vectors, so nothing is re-read or re-embedded on import.
-Import goes through `ChunkStore.add_document`, so each document lands whole or not at all, and
-documents already in the target (same content hash) are skipped.
+The file holds a header line (format, embedder id), then one line per document with its library
+record, chunks and vectors, so nothing is re-read or re-embedded on import, and the PDF itself
+(base64, under "pdf") when the library kept a copy (`rag.originals`), so cited pages still open
+after the move. Import goes through `ChunkStore.add_document`, so each document lands whole or not
+at all; documents already in the target (same content hash) are skipped, and get the PDF if the
+target had no copy of it. Files written without PDFs (`include_pdfs=False`, or by Quipu before
+they were carried) import the same way, without the copies.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from rag.errors import EmbedderMismatch, RagError
+from rag.originals import Originals
 from rag.store import ChunkStore
 from rag.types import Chunk, Document
 
@@ -21,9 +27,22 @@ FORMAT = "quipu-library/1"
 
 
 def export_library(
-    store: ChunkStore, target: Path, *, on_document: Callable[[Document], None] | None = None
+    store: ChunkStore,
+    target: Path,
+    *,
+    originals: Originals | None = None,
+    include_pdfs: bool = True,
+    on_document: Callable[[Document], None] | None = None,
 ) -> int:
-    """Write every complete document to `target` (replaced atomically). Returns the count."""
+    """Write every complete document to `target` (replaced atomically). Returns the count.
+
+    Args:
+        store: the library.
+        target: the .jsonl file to write.
+        originals: the library's kept PDFs, written with their documents when `include_pdfs`.
+        include_pdfs: False writes text and vectors only (a smaller file).
+        on_document: called after each document is written.
+    """
     partial = target.with_name(target.name + ".part")
     documents = store.documents()
     with partial.open("w", encoding="utf-8") as out:
@@ -35,6 +54,9 @@ def export_library(
                 "chunks": [asdict(chunk) for chunk, _ in pairs],
                 "vectors": [vector for _, vector in pairs],
             }
+            kept = originals.path(document.file_id) if originals and include_pdfs else None
+            if kept is not None:
+                record["pdf"] = base64.b64encode(kept.read_bytes()).decode("ascii")
             out.write(json.dumps(record) + "\n")
             if on_document:
                 on_document(document)
@@ -43,9 +65,16 @@ def export_library(
 
 
 def import_library(
-    store: ChunkStore, source: Path, *, on_document: Callable[[Document, bool], None] | None = None
+    store: ChunkStore,
+    source: Path,
+    *,
+    originals: Originals | None = None,
+    on_document: Callable[[Document, bool], None] | None = None,
 ) -> tuple[int, int]:
     """Add the documents of an export to `store`. Returns (added, skipped as already present).
+
+    With `originals`, the PDFs the export carries are kept there (each checked against its
+    document's content hash).
 
     Raises:
         RagError: not an export file.
@@ -69,14 +98,28 @@ def import_library(
                 continue
             record = json.loads(line)
             document = Document(**record["document"])
+            pdf = record.get("pdf")
             if store.get_document(document.file_id) is not None:
+                if pdf and originals is not None:  # a library without the copy gets it
+                    _keep(originals, document, pdf)
                 skipped += 1
                 if on_document:
                     on_document(document, False)
                 continue
             chunks = [Chunk(**chunk) for chunk in record["chunks"]]
             store.add_document(document, chunks, record["vectors"])
+            if pdf and originals is not None:
+                _keep(originals, document, pdf)
             added += 1
             if on_document:
                 on_document(document, True)
     return added, skipped
+
+
+def _keep(originals: Originals, document: Document, pdf: str) -> None:
+    """Keep an export's base64 PDF for `document` (a damaged one is logged and skipped)."""
+    try:
+        data = base64.b64decode(pdf, validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    originals.keep_bytes(document.file_id, data, document.file_name)

@@ -183,3 +183,45 @@ def test_the_app_finds_a_cited_documents_copy_by_id_or_by_the_name_of_an_old_sou
         assert services.original_pdf("b" * 64, "aurora-report.pdf") is None  # another version
     finally:
         services.close()
+
+
+def test_an_exported_library_carries_its_pdfs_so_cited_pages_open_after_an_import(
+    tmp_path, real_embedder, aurora_pdf
+):
+    import json
+
+    from rag.portable import export_library, import_library
+
+    def library(name):
+        store = ChunkStore(tmp_path / name / "chroma", embedder_id=real_embedder.model_id)
+        return store, Originals(tmp_path / name / "files")
+
+    store, originals = library("laptop")
+    Ingestor(real_embedder, store, originals=originals).ingest([aurora_pdf])
+    (doc,) = store.documents()
+    export = tmp_path / "library.jsonl"
+    assert export_library(store, export, originals=originals) == 1
+    lean = tmp_path / "lean.jsonl"
+    export_library(store, lean, originals=originals, include_pdfs=False)
+    assert "pdf" in json.loads(export.read_text().splitlines()[1])
+    assert "pdf" not in json.loads(lean.read_text().splitlines()[1])
+    store.close()
+
+    # Without the PDFs: text and vectors only; adding the full export later brings the copy.
+    target, copies = library("team")
+    assert import_library(target, lean, originals=copies) == (1, 0)
+    assert copies.path(doc.file_id) is None
+    assert import_library(target, export, originals=copies) == (0, 1)
+    assert copies.path(doc.file_id).read_bytes() == aurora_pdf.read_bytes()
+    target.close()
+
+    # A PDF that is not the indexed file (edited, damaged) is refused; the document still lands.
+    record = json.loads(export.read_text().splitlines()[1])
+    record["pdf"] = record["pdf"][:-8] + "AAAAAAA="
+    forged = tmp_path / "forged.jsonl"
+    forged.write_text(export.read_text().splitlines()[0] + "\n" + json.dumps(record) + "\n")
+    other, other_copies = library("other")
+    assert import_library(other, forged, originals=other_copies) == (1, 0)
+    assert other_copies.path(doc.file_id) is None
+    assert [d.file_name for d in other.documents()] == ["aurora-report.pdf"]
+    other.close()

@@ -140,6 +140,9 @@ def test_library_moves_from_embedded_into_a_chroma_server(chroma_server, aurora_
         first = run_cli("library", "import", str(export), *server, data_dir=tmp_path / "team")
         assert first.returncode == 0, first.stderr
         assert "1 documents imported" in first.stdout
+        # The PDF came along, so the team's cited pages open too.
+        (copy,) = (tmp_path / "team" / "files").glob("*.pdf")
+        assert copy.read_bytes() == aurora_pdf.read_bytes()
         again = run_cli("library", "import", str(export), *server, data_dir=tmp_path / "team")
         assert "0 documents imported, 1 already" in again.stdout
         listed = run_cli("library", "--json", *server, data_dir=tmp_path / "team")
