@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,17 @@ from app.ui.format import (
     report_markdown,
 )
 from app.wiring import Services
-from rag.types import IngestReport
+from rag.types import FileResult, IngestReport
 
 HEADERS = ["Document", "Pages", "Chunks", "Added (UTC)"]
+
+# Gradio names an upload's folder by the hash of its bytes, so the same PDF uploaded from two tabs
+# at once is one path, and the first ingest to finish deletes it under the other. What each
+# deleted upload came to is remembered (the newest few hundred), and a batch that finds its file
+# gone reports that outcome instead of "no such file".
+_FINISHED: OrderedDict[Path, FileResult] = OrderedDict()
+_FINISHED_LOCK = threading.Lock()
+_FINISHED_KEPT = 256
 
 
 @dataclass
@@ -81,19 +92,51 @@ def ingest_files(
     """Run an ingest of uploaded files, reporting progress to the page.
 
     The uploads are deleted afterwards: the library keeps its own copy (`rag.originals`), so a
-    document deleted from the library leaves nothing behind in the upload folder.
+    document deleted from the library leaves nothing behind in the upload folder. An upload that
+    another batch of the same file ingested and deleted meanwhile reports that batch's outcome.
     """
-    paths = [Path(f) for f in files or []]
+    paths = [Path(f).resolve() for f in files or []]
     progress(0.0, desc="Starting…")
+    with _FINISHED_LOCK:
+        earlier = {p: _FINISHED[p] for p in paths if p in _FINISHED and not p.exists()}
+    fresh = [p for p in paths if p not in earlier]
+    report = IngestReport()
     try:
-        return services.ingestor.ingest(
-            paths,
+        report = services.ingestor.ingest(
+            fresh,
             on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e)),
             password=password or None,
         )
     finally:
         services.library_changed()
-        _discard_uploads(paths, services.settings.uploads_dir)
+        _remember(zip(fresh, report.results, strict=False))
+        _discard_uploads(fresh, services.settings.uploads_dir)
+    results = iter(report.results)
+    return IngestReport(
+        tuple(_same_file_again(earlier[p]) if p in earlier else next(results) for p in paths)
+    )
+
+
+def _remember(outcomes: Iterable[tuple[Path, FileResult]]) -> None:
+    with _FINISHED_LOCK:
+        for path, result in outcomes:
+            _FINISHED[path] = result
+            _FINISHED.move_to_end(path)
+        while len(_FINISHED) > _FINISHED_KEPT:
+            _FINISHED.popitem(last=False)
+
+
+def _same_file_again(first: FileResult) -> FileResult:
+    """The outcome for a second upload of a file whose first upload was just ingested."""
+    if first.status == "failed":
+        return first
+    return FileResult(
+        first.file_name,
+        "skipped",
+        "already in the library (the same file was uploaded again while it was being added)",
+        first.pages,
+        first.chunks,
+    )
 
 
 def _discard_uploads(paths: list[Path], uploads: Path) -> None:

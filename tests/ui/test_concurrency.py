@@ -89,3 +89,23 @@ def test_ingest_while_chatting(topic_library, tmp_path):
     report = ingest.result(timeout=300)
     assert final["done"] and {s["file"] for s in final["sources"]} == {"comets.pdf"}
     assert report[0]["status"] == "ok" and report[0]["pages"] == 30
+
+
+def test_the_same_pdf_uploaded_by_two_users_at_once_is_added_once_and_neither_fails(
+    running_app, tmp_path
+):
+    """Both uploads are one file on the server (Gradio names it by its bytes), and ingests run
+    one at a time: the first deletes the upload once indexed, under the second's feet."""
+    pdf = write_pdf(tmp_path / "twice.pdf", [f"The twice code word is TWICE-{time.time_ns()}."])
+
+    def upload(_: int) -> dict:
+        client = Client(running_app.url, verbose=False)
+        (result,) = client.predict([handle_file(str(pdf))], api_name="/ingest")
+        return result
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(upload, range(2)))
+    assert sorted(r["status"] for r in results) == ["ok", "skipped"], results
+    skipped = next(r for r in results if r["status"] == "skipped")
+    assert "already in the library" in skipped["message"]
+    assert (skipped["pages"], skipped["chunks"]) == (1, 1)
