@@ -188,7 +188,7 @@ class OnnxEmbedder:
         cache_dir: Path,
         model_id: str | None = None,
         quantize: bool = True,
-        batch_size: int = 4,
+        batch_size: int = 1,
         threads: int | None = None,
     ) -> None:
         """Remember what to load; the export (first time only) and loading happen on first use.
@@ -198,8 +198,11 @@ class OnnxEmbedder:
             cache_dir: where exported models are kept.
             model_id: the id recorded in the store (defaults as for the torch embedder).
             quantize: int8 weights (faster) instead of float32.
-            batch_size: texts per run (4 measured fastest on 2 cores: 166 chunks/s, against 158
-                for 8 and 136 for 16).
+            batch_size: texts per run. 1 by default: the int8 model quantizes its activations
+                per run, over the whole batch, so in a batch a text's vector depends on the
+                texts beside it (and their padding), and an identical chunk could get another
+                vector in another document; alone it always gets the same one, as a query does.
+                On 2 cores 1 text per run gave 160 chunks/s, 4 gave 166, 8 158, 16 136.
             threads: ONNX Runtime intra-op threads; None = physical cores.
         """
         self._source = model

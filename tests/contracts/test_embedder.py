@@ -85,3 +85,16 @@ def test_onnx_export_fuses_attention_but_not_the_layer_norms(real_embedder):
     ops = {node.op_type for node in graph.node}
     assert {"QAttention", "BiasGelu", "LayerNormalization"} <= ops, ops
     assert "SkipLayerNormalization" not in ops
+
+
+@pytest.mark.integration
+def test_a_texts_vector_does_not_depend_on_the_texts_embedded_with_it(real_embedder, aurora_pdf):
+    """The int8 model quantizes activations per run: texts are run one at a time, so a chunk
+    gets the same vector in any batch, in any document, and as a query."""
+    from rag.pdf import read_pdf
+
+    text = read_pdf(aurora_pdf, file_id="a" * 64)[0].text
+    others = ["x", "A much longer neighbour, " * 30, "glaciers and drones", text[:40]]
+    alone = real_embedder.embed([text])[0]
+    assert real_embedder.embed([*others, text])[-1] == alone
+    assert real_embedder.embed([text, *others[::-1]])[0] == alone
