@@ -233,8 +233,7 @@ def _library_file(services: Services, action: str, name: str | None, *, pdfs: bo
         count = export_library(
             services.store,
             path,
-            originals=services.originals,
-            include_pdfs=pdfs,
+            originals=services.originals if pdfs else None,
             on_document=lambda d: print(f"exported {d.file_name}"),
         )
         print(f"{count} documents written to {path}")

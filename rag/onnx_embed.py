@@ -6,9 +6,9 @@ the fused attention into its int8 form. Residual add + layer norm is left as two
 and at load (`SkipLayerNormFusion` disabled): ONNX Runtime 1.32's fused SkipLayerNormalization CPU
 kernel took 28% of the int8 model's time, Add + LayerNormalization take 8%. On 2 CPU cores, the
 2,514 chunks of the largest dev-set PDF (about 126 tokens each, November 2026): int8 with the fused
-layer norm 128 chunks/s, without it 158-167 (the same arithmetic), with 0.98 mean cosine
-agreement to float32 (tests/contracts/test_embedder.py checks > 0.95; `bench/retrieval.py` judges
-retrieval quality). The model is exported once per model and cached
+layer norm 128 chunks/s, without it 158-167 (the same arithmetic; batches of 4-8), with 0.98
+mean cosine agreement to float32 (tests/contracts/test_embedder.py checks > 0.95;
+`bench/retrieval.py` judges retrieval quality). The model is exported once per model and cached
 (`<cache>/<slug>-<fingerprint>/`), together with its fast tokenizer and a small `quipu.json`; later
 runs load only ONNX Runtime and `tokenizers`, not torch.
 

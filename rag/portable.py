@@ -5,7 +5,7 @@ record, chunks and vectors, so nothing is re-read or re-embedded on import, and 
 (base64, under "pdf") when the library kept a copy (`rag.originals`), so cited pages still open
 after the move. Import goes through `ChunkStore.add_document`, so each document lands whole or not
 at all; documents already in the target (same content hash) are skipped, and get the PDF if the
-target had no copy of it. Files written without PDFs (`include_pdfs=False`, or by Quipu before
+target had no copy of it. Files written without PDFs (no `originals` given, or by Quipu before
 they were carried) import the same way, without the copies.
 """
 
@@ -31,7 +31,6 @@ def export_library(
     target: Path,
     *,
     originals: Originals | None = None,
-    include_pdfs: bool = True,
     on_document: Callable[[Document], None] | None = None,
 ) -> int:
     """Write every complete document to `target` (replaced atomically). Returns the count.
@@ -39,8 +38,8 @@ def export_library(
     Args:
         store: the library.
         target: the .jsonl file to write.
-        originals: the library's kept PDFs, written with their documents when `include_pdfs`.
-        include_pdfs: False writes text and vectors only (a smaller file).
+        originals: the library's kept PDFs, written with their documents (None: text and
+            vectors only, a smaller file).
         on_document: called after each document is written.
     """
     partial = target.with_name(target.name + ".part")
@@ -54,7 +53,7 @@ def export_library(
                 "chunks": [asdict(chunk) for chunk, _ in pairs],
                 "vectors": [vector for _, vector in pairs],
             }
-            kept = originals.path(document.file_id) if originals and include_pdfs else None
+            kept = originals.path(document.file_id) if originals is not None else None
             if kept is not None:
                 record["pdf"] = base64.b64encode(kept.read_bytes()).decode("ascii")
             out.write(json.dumps(record) + "\n")

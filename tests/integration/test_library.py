@@ -202,7 +202,7 @@ def test_an_exported_library_carries_its_pdfs_so_cited_pages_open_after_an_impor
     export = tmp_path / "library.jsonl"
     assert export_library(store, export, originals=originals) == 1
     lean = tmp_path / "lean.jsonl"
-    export_library(store, lean, originals=originals, include_pdfs=False)
+    export_library(store, lean)
     assert "pdf" in json.loads(export.read_text().splitlines()[1])
     assert "pdf" not in json.loads(lean.read_text().splitlines()[1])
     store.close()
