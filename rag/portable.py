@@ -97,26 +97,25 @@ def import_library(
                 continue
             record = json.loads(line)
             document = Document(**record["document"])
-            pdf = record.get("pdf")
-            if store.get_document(document.file_id) is not None:
-                if pdf and originals is not None:  # a library without the copy gets it
-                    _keep(originals, document, pdf)
+            new = store.get_document(document.file_id) is None
+            if new:
+                chunks = [Chunk(**chunk) for chunk in record["chunks"]]
+                store.add_document(document, chunks, record["vectors"])
+                added += 1
+            else:
                 skipped += 1
-                if on_document:
-                    on_document(document, False)
-                continue
-            chunks = [Chunk(**chunk) for chunk in record["chunks"]]
-            store.add_document(document, chunks, record["vectors"])
-            if pdf and originals is not None:
+            pdf = record.get("pdf")
+            if pdf and originals is not None:  # also gives a skipped document a missing copy
                 _keep(originals, document, pdf)
-            added += 1
             if on_document:
-                on_document(document, True)
+                on_document(document, new)
     return added, skipped
 
 
 def _keep(originals: Originals, document: Document, pdf: str) -> None:
     """Keep an export's base64 PDF for `document` (a damaged one is logged and skipped)."""
+    if originals.path(document.file_id) is not None:
+        return  # kept already: nothing to decode
     try:
         data = base64.b64decode(pdf, validate=True)
     except (binascii.Error, ValueError):

@@ -140,11 +140,12 @@ def _register_sidebar(
     new_chat: gr.Button,
     delete_chat: gr.Button,
 ) -> None:
+    link = chat_tab.page_link(services)
+
     def open_conversation(chat_id: int | None) -> tuple[Any, ...]:
         if chat_id is None:
             return [], "", None
         messages = services.chats.messages(chat_id)
-        link = chat_tab.page_link(services)
         return chat_tab.display(messages, link), chat_tab.last_sources(messages, link), chat_id
 
     def start_new() -> tuple[Any, ...]:
