@@ -1,8 +1,11 @@
-"""GGUF files on disk: the magic check and split-file parts (`name-00001-of-00003.gguf`)."""
+"""GGUF files on disk: the magic check, the header's metadata, and split-file parts
+(`name-00001-of-00003.gguf`)."""
 
 from __future__ import annotations
 
+import mmap
 import re
+import struct
 from pathlib import Path
 
 _SPLIT_PART = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
@@ -31,3 +34,115 @@ def split_parts(path: Path) -> list[Path]:
     total = int(match.group(2))
     stem = path.name[: match.start()]
     return [path.with_name(f"{stem}-{i:05d}-of-{total:05d}.gguf") for i in range(1, total + 1)]
+
+
+class GGUFHeaderError(ValueError):
+    """The file's GGUF header cannot be read (not GGUF, an unknown version, or cut short)."""
+
+
+# GGUF value types: struct formats of the fixed-size ones, then string (8) and array (9).
+_SCALARS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
+_STRING, _ARRAY = 8, 9
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The header's key/value metadata, without loading tensors or vocabulary into llama.cpp.
+
+    Values are strings as llama.cpp reports them (`llama_model_meta_val_str`): integers in
+    decimal, floats with six decimals, booleans as "true"/"false"; arrays (the vocabulary, merges)
+    are left out. Only the header is read, through a memory map, so this takes milliseconds even
+    for a large model.
+
+    Raises:
+        GGUFHeaderError: not a GGUF file, an unsupported version, or a header cut short.
+        OSError: the file cannot be opened.
+    """
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        try:
+            return _Header(view).metadata()
+        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+            raise GGUFHeaderError("the GGUF header is cut short or damaged") from exc
+
+
+class _Header:
+    """A cursor over a GGUF header (version 2 or 3, either byte order)."""
+
+    def __init__(self, data: mmap.mmap) -> None:
+        if data[:4] != b"GGUF":
+            raise GGUFHeaderError("not a GGUF file")
+        self._data = data
+        self._order = "<"
+        version = self._unpack("I", 4)
+        if version > 0xFFFF:  # written on a big-endian machine
+            self._order = ">"
+            version = self._unpack("I", 4)
+        if version not in (2, 3):
+            raise GGUFHeaderError(f"GGUF version {version} is not supported")
+        self._pos = 16  # after the magic, the version and the tensor count
+
+    def _unpack(self, fmt: str, at: int) -> int | float | bool:
+        value: int | float | bool = struct.unpack_from(self._order + fmt, self._data, at)[0]
+        return value
+
+    def _read(self, fmt: str) -> int | float | bool:
+        value = self._unpack(fmt, self._pos)
+        self._pos += struct.calcsize(fmt)
+        return value
+
+    def _string(self) -> str:
+        size = int(self._read("Q"))
+        end = self._pos + size
+        if end > len(self._data):
+            raise IndexError("string past the end of the file")
+        text = bytes(self._data[self._pos : end]).decode("utf-8")
+        self._pos = end
+        return text
+
+    def _skip_array(self) -> None:
+        kind, count = int(self._read("I")), int(self._read("Q"))
+        if kind in _SCALARS:
+            self._pos += count * struct.calcsize(_SCALARS[kind])
+        elif kind == _STRING:
+            for _ in range(count):  # a vocabulary: skip lengths without decoding
+                self._pos += 8 + int(self._unpack("Q", self._pos))
+        elif kind == _ARRAY:
+            for _ in range(count):
+                self._skip_array()
+        else:
+            raise GGUFHeaderError(f"unknown GGUF array type {kind}")
+        if self._pos > len(self._data):
+            raise IndexError("array past the end of the file")
+
+    def metadata(self) -> dict[str, str]:
+        count = int(self._read("Q"))
+        found: dict[str, str] = {}
+        for _ in range(count):
+            key = self._string()
+            kind = int(self._read("I"))
+            if kind == _STRING:
+                found[key] = self._string()
+            elif kind == _ARRAY:
+                self._skip_array()
+            elif kind in _SCALARS:
+                value = self._read(_SCALARS[kind])
+                if isinstance(value, bool):
+                    found[key] = "true" if value else "false"
+                elif isinstance(value, float):
+                    found[key] = f"{value:f}"
+                else:
+                    found[key] = str(value)
+            else:
+                raise GGUFHeaderError(f"unknown GGUF value type {kind} for {key}")
+        return found
