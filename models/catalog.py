@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.errors import UnknownModelError
@@ -30,6 +31,32 @@ class Architecture:
     def kv_cache_bytes(self, n_ctx: int) -> int:
         """Keys and values, f16, for `n_ctx` tokens."""
         return 2 * self.layers * n_ctx * self.kv_heads * self.head_dim * 2
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str]) -> Architecture | None:
+        """The numbers in a GGUF header (`models.gguf.read_metadata`); None where they are missing.
+
+        A per-layer KV head count (an array, which the header reader leaves out) counts as the
+        full head count: an estimate on the high side.
+        """
+        arch = meta.get("general.architecture", "llama")
+
+        def number(key: str, default: int = 0) -> int:
+            try:
+                return int(meta.get(f"{arch}.{key}", default))
+            except ValueError:
+                return default
+
+        layers, heads = number("block_count"), number("attention.head_count")
+        if not layers or not heads:
+            return None
+        head_dim = number("attention.key_length") or number("embedding_length") // heads
+        return cls(
+            layers=layers,
+            kv_heads=number("attention.head_count_kv", heads) or heads,
+            head_dim=head_dim,
+            trained_context=number("context_length"),
+        )
 
 
 LLAMA_32_1B = Architecture(layers=16, kv_heads=8, head_dim=64, trained_context=131072)

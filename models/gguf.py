@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import mmap
+import os
 import re
 import struct
 from pathlib import Path
@@ -34,6 +35,24 @@ def split_parts(path: Path) -> list[Path]:
     total = int(match.group(2))
     stem = path.name[: match.start()]
     return [path.with_name(f"{stem}-{i:05d}-of-{total:05d}.gguf") for i in range(1, total + 1)]
+
+
+# llama.cpp's `llama_ftype` numbers (`general.file_type`) and the names quantizations go by.
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
+    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
+    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE",
+}  # fmt: skip
+
+
+def quant_name(meta: dict[str, str]) -> str:
+    """The quantization a header names ("Q4_K_M"), or "" when it names none we know."""
+    try:
+        return FILE_TYPES.get(int(meta.get("general.file_type", "")), "")
+    except ValueError:
+        return ""
 
 
 class GGUFHeaderError(ValueError):
@@ -69,11 +88,14 @@ def read_metadata(path: Path) -> dict[str, str]:
         GGUFHeaderError: not a GGUF file, an unsupported version, or a header cut short.
         OSError: the file cannot be opened.
     """
-    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        try:
-            return _Header(view).metadata()
-        except (struct.error, IndexError, UnicodeDecodeError) as exc:
-            raise GGUFHeaderError("the GGUF header is cut short or damaged") from exc
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size < 24:
+            raise GGUFHeaderError("not a GGUF file (too short)")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            try:
+                return _Header(view).metadata()
+            except (struct.error, IndexError, UnicodeDecodeError) as exc:
+                raise GGUFHeaderError("the GGUF header is cut short or damaged") from exc
 
 
 class _Header:

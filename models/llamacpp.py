@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from models.base import CancelToken, GenerationOptions, Message, ModelInfo
-from models.catalog import GIB, RUNTIME_OVERHEAD_BYTES, available_memory_bytes
+from models.catalog import GIB, RUNTIME_OVERHEAD_BYTES, Architecture, available_memory_bytes
 from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
 from models.gguf import GGUFHeaderError, read_metadata, split_parts
 from models.native import NativeDecoder
@@ -33,13 +33,8 @@ _STATE_FILES_KEPT = 8  # saved prompt caches (a few MB each for small models)
 def estimate_memory_bytes(path: Path, meta: dict[str, str], n_ctx: int) -> int:
     """Weights (all parts of a split file) + f16 KV cache at `n_ctx` + runtime overhead."""
     weights = sum(p.stat().st_size for p in split_parts(path) if p.exists())
-    arch = meta.get("general.architecture", "llama")
-    layers = int(meta.get(f"{arch}.block_count", 0) or 0)
-    heads = int(meta.get(f"{arch}.attention.head_count", 0) or 0)
-    kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads) or heads)
-    width = int(meta.get(f"{arch}.embedding_length", 0) or 0)
-    head_dim = width // heads if heads else 0
-    kv_cache = 2 * layers * n_ctx * kv_heads * head_dim * 2
+    arch = Architecture.from_metadata(meta)
+    kv_cache = arch.kv_cache_bytes(n_ctx) if arch else 0
     return weights + kv_cache + RUNTIME_OVERHEAD_BYTES
 
 

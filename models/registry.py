@@ -5,15 +5,29 @@ hub files. The active choice is kept in a small JSON file so it survives restart
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.bundled import bundled_model_path
-from models.catalog import CATALOG, CatalogEntry, available_memory_bytes
+from models.catalog import (
+    CATALOG,
+    RUNTIME_OVERHEAD_BYTES,
+    Architecture,
+    CatalogEntry,
+    available_memory_bytes,
+)
 from models.download import is_verified, repo_dir
 from models.errors import ModelNotFound, StateFileError, UnknownModelError
-from models.gguf import is_first_part, is_gguf, split_parts
+from models.gguf import (
+    GGUFHeaderError,
+    is_first_part,
+    is_gguf,
+    quant_name,
+    read_metadata,
+    split_parts,
+)
 
 BUNDLED_ID = "bundled"
 
@@ -30,6 +44,7 @@ class ModelChoice:
     quant: str = ""
     license: str = ""
     entry: CatalogEntry | None = None
+    arch: Architecture | None = None  # from the file's header, for a model not in the catalog
 
     @property
     def on_disk(self) -> bool:
@@ -40,7 +55,10 @@ class ModelChoice:
         """Estimated memory to run it at `n_ctx` (weights + KV cache + overhead)."""
         if self.entry is not None:
             return self.entry.memory_bytes(n_ctx)
-        return int(self.size_bytes * 1.1) + 300 * 1024**2  # no architecture data: a margin
+        if self.arch is not None:
+            ctx = min(n_ctx, self.arch.trained_context or n_ctx)
+            return self.size_bytes + self.arch.kv_cache_bytes(ctx) + RUNTIME_OVERHEAD_BYTES
+        return int(self.size_bytes * 1.1) + RUNTIME_OVERHEAD_BYTES  # no header data: a margin
 
     def fits(self, n_ctx: int) -> bool:
         """Whether it fits in the memory available now."""
@@ -144,7 +162,9 @@ class ModelRegistry:
 
     def _local_choice(self, path: Path) -> ModelChoice:
         size = sum(p.stat().st_size for p in split_parts(path) if p.exists())
-        return ModelChoice(str(path), path.stem, "local", path, size)
+        meta = _header(path)
+        arch = Architecture.from_metadata(meta)
+        return ModelChoice(str(path), path.stem, "local", path, size, quant_name(meta), arch=arch)
 
     def choices(self) -> list[ModelChoice]:
         """Bundled, then the catalog, then local files (registered or in the models folder)."""
@@ -160,6 +180,7 @@ class ModelRegistry:
                     bundled.stat().st_size,
                     "Q4_1",
                     "Apache-2.0",
+                    arch=Architecture.from_metadata(_header(bundled)),
                 )
             )
         except ModelNotFound:
@@ -208,3 +229,20 @@ class ModelRegistry:
                 f"{choice.id} is not downloaded yet: python launch.py models download {choice.id}"
             )
         return choice.path
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_header(path: Path, _mtime_ns: int, _size: int) -> dict[str, str]:
+    try:
+        return read_metadata(path)
+    except (GGUFHeaderError, OSError):
+        return {}  # listed without numbers; loading it says what is wrong
+
+
+def _header(path: Path) -> dict[str, str]:
+    """A model file's header metadata, read once per version of the file; {} if unreadable."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return _cached_header(path, stat.st_mtime_ns, stat.st_size)

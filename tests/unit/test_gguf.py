@@ -90,6 +90,9 @@ def test_files_that_are_not_gguf_or_are_cut_short_are_refused(tmp_path: Path):
         read_metadata(not_gguf)
     with pytest.raises(GGUFHeaderError, match="version 1"):
         read_metadata(old)
+    (empty := tmp_path / "empty.gguf").write_bytes(b"")
+    with pytest.raises(GGUFHeaderError, match="too short"):
+        read_metadata(empty)
     with pytest.raises(
         ModelLoadError, match="cut.gguf cannot be read: the GGUF header is cut short"
     ):

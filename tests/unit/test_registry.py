@@ -77,3 +77,34 @@ def test_split_part_names():
     first = split_parts(__import__("pathlib").Path("/m/x-00001-of-00003.gguf"))
     assert [p.name for p in first] == [f"x-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
     assert is_first_part(first[0]) and not is_first_part(first[1])
+
+
+def test_a_local_model_is_described_from_its_header(registry, tmp_path):
+    """Quantization and the KV-cache estimate come from the file itself, as for the catalog."""
+    from models.bundled import bundled_model_path
+    from models.catalog import RUNTIME_OVERHEAD_BYTES, SMOLLM2_135M
+
+    copy = tmp_path / "my-model.gguf"
+    copy.write_bytes(bundled_model_path().read_bytes())
+    (damaged := tmp_path / "damaged.gguf").write_bytes(b"GGUF" + b"\xff" * 100)
+    registry.add_local(copy)
+    registry.add_local(damaged)
+    local = registry.get("my-model")
+    assert local.quant == "Q4_1"
+    size = copy.stat().st_size
+    for n_ctx, counted in ((2048, 2048), (32768, 8192)):  # capped at the trained context
+        expected = size + SMOLLM2_135M.kv_cache_bytes(counted) + RUNTIME_OVERHEAD_BYTES
+        assert local.memory_bytes(n_ctx) == expected
+    unreadable = registry.get("damaged")
+    assert unreadable.quant == "" and unreadable.arch is None
+    assert unreadable.memory_bytes(4096) > unreadable.size_bytes  # a margin, not an error
+
+
+def test_quantization_names_match_llama_cpp():
+    import llama_cpp
+
+    from models.gguf import FILE_TYPES
+
+    for number, name in FILE_TYPES.items():
+        prefix = "LLAMA_FTYPE_ALL_" if number == 0 else "LLAMA_FTYPE_MOSTLY_"
+        assert getattr(llama_cpp, prefix + name) == number
