@@ -61,18 +61,8 @@ class GGUFHeaderError(ValueError):
 
 # GGUF value types: struct formats of the fixed-size ones, then string (8) and array (9).
 _SCALARS = {
-    0: "B",
-    1: "b",
-    2: "H",
-    3: "h",
-    4: "I",
-    5: "i",
-    6: "f",
-    7: "?",
-    10: "Q",
-    11: "q",
-    12: "d",
-}
+    0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d",
+}  # fmt: skip
 _STRING, _ARRAY = 8, 9
 
 
