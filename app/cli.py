@@ -294,8 +294,11 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\ndownloaded {path}")
         return 0
     if args.action == "add":
-        for choice in registry.add_local(Path(args.name)):
+        result = registry.add_local(Path(args.name))
+        for choice in result.added:
             print(f"added    {choice.id}")
+        for reason in result.left_out:
+            print(f"left out {reason}")
         return 0
     if args.action == "use":
         choice = registry.get(args.name)

@@ -65,6 +65,14 @@ class ModelChoice:
         return self.memory_bytes(n_ctx) <= available_memory_bytes()
 
 
+@dataclass(frozen=True)
+class AddedModels:
+    """What `ModelRegistry.add_local` registered, and the files it left out (name: reason)."""
+
+    added: list[ModelChoice]
+    left_out: list[str]
+
+
 class ModelRegistry:
     """Lists and resolves models; remembers the active one."""
 
@@ -126,8 +134,9 @@ class ModelRegistry:
         saved[model_id] = values
         self._save({**state, "model_settings": saved})
 
-    def add_local(self, path: Path) -> list[ModelChoice]:
-        """Register a .gguf file, or every .gguf in a folder.
+    def add_local(self, path: Path) -> AddedModels:
+        """Register a .gguf file, or every .gguf in a folder; files whose header cannot be read
+        (a download cut short, a damaged copy) are left out, with the reason.
 
         Raises:
             ModelNotFound: nothing usable there.
@@ -135,13 +144,22 @@ class ModelRegistry:
         path = path.expanduser().resolve()
         files = sorted(path.rglob("*.gguf")) if path.is_dir() else [path]
         files = [f for f in files if is_gguf(f) and is_first_part(f)]
-        if not files:
-            raise ModelNotFound(f"no GGUF model at {path}")
+        usable, damaged = [], []
+        for file in files:
+            try:
+                read_metadata(file)
+            except (GGUFHeaderError, OSError) as exc:
+                damaged.append(f"{file.name}: {exc}")
+            else:
+                usable.append(file)
+        if not usable:
+            reasons = f" ({'; '.join(damaged)})" if damaged else ""
+            raise ModelNotFound(f"no usable GGUF model at {path}{reasons}")
         state = self._state()
         known = [str(p) for p in self._local_models()]
-        known += [str(f) for f in files if str(f) not in known]
+        known += [str(f) for f in usable if str(f) not in known]
         self._save({**state, "local_models": known})
-        return [self._local_choice(f) for f in files]
+        return AddedModels([self._local_choice(f) for f in usable], damaged)
 
     # -- listing -----------------------------------------------------------------------------
 

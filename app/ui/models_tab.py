@@ -182,10 +182,13 @@ def register(tab: ModelsTab, services: Services, status: gr.Markdown, status_tex
         if not path.strip():
             raise gr.Error("Type the path of a .gguf file or a folder.", duration=5)
         try:
-            added = services.registry.add_local(Path(path.strip()))
+            result = services.registry.add_local(Path(path.strip()))
         except Exception as exc:
             raise ui_error(exc) from exc
-        return (f"Added {len(added)} model(s): " + ", ".join(c.name for c in added), *refresh())
+        message = f"Added {len(result.added)} model(s): " + ", ".join(c.name for c in result.added)
+        if result.left_out:
+            message += ". Left out (damaged or incomplete): " + "; ".join(result.left_out)
+        return (message, *refresh())
 
     def on_apply(
         n_ctx: float, temperature: float, top_p: float, max_tokens: float, system: str

@@ -101,6 +101,25 @@ def test_model_flag_with_a_missing_file_is_a_clear_error(cli_library, tmp_path):
     assert "error: Model not found" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_model_cut_short_is_refused_when_added_and_when_used(tmp_path):
+    """A download that stopped half way: `models add` and `--model` both say what is wrong."""
+    from models.bundled import bundled_model_path
+
+    folder = tmp_path / "models-here"
+    folder.mkdir()
+    whole = folder / "whole.gguf"
+    whole.write_bytes(bundled_model_path().read_bytes())
+    (folder / "half.gguf").write_bytes(whole.read_bytes()[:100_000])
+    added = run_cli("models", "add", str(folder), data_dir=tmp_path / "data")
+    assert added.returncode == 0, added.stderr
+    assert f"added    {whole}" in added.stdout
+    assert "left out half.gguf: the GGUF header is cut short or damaged" in added.stdout
+    used = run_cli("ask", "hi", "--model", str(folder / "half.gguf"), data_dir=tmp_path / "data")
+    assert used.returncode == 1
+    assert "half.gguf cannot be read: the GGUF header is cut short" in used.stderr
+    assert "Traceback" not in used.stderr
+
+
 def test_library_delete(tmp_path, aurora_pdf):
     data = tmp_path / "data"
     assert run_cli("ingest", str(aurora_pdf), data_dir=data).returncode == 0

@@ -1,3 +1,5 @@
+import struct
+
 import pytest
 
 from models.catalog import CATALOG, get_entry
@@ -58,19 +60,41 @@ def test_a_verified_download_becomes_usable(registry):
     assert registry.resolve(entry.id) == path
 
 
+def _tiny_gguf(extra: bytes = b"") -> bytes:
+    """A readable GGUF v3 header with no tensors and no metadata."""
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, 0) + extra
+
+
 def test_local_files_and_folders_are_added_and_non_gguf_refused(registry, tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
-    (folder / "a.gguf").write_bytes(b"GGUF....")
+    (folder / "a.gguf").write_bytes(_tiny_gguf(b"...."))
     (folder / "fake.gguf").write_bytes(b"not a model")
-    (folder / "big-00001-of-00002.gguf").write_bytes(b"GGUF1")
+    (folder / "big-00001-of-00002.gguf").write_bytes(_tiny_gguf(b"1"))
     (folder / "big-00002-of-00002.gguf").write_bytes(b"GGUF2")
-    added = registry.add_local(folder)
-    assert sorted(c.name for c in added) == ["a", "big-00001-of-00002"]
+    result = registry.add_local(folder)
+    assert sorted(c.name for c in result.added) == ["a", "big-00001-of-00002"]
+    assert result.left_out == []
     assert registry.get("a").path == folder / "a.gguf"
-    assert registry.get("big-00001-of-00002").size_bytes == 10
+    assert registry.get("big-00001-of-00002").size_bytes == len(_tiny_gguf(b"1")) + 5
     with pytest.raises(ModelNotFound):
         registry.add_local(folder / "fake.gguf")
+
+
+def test_a_gguf_cut_short_is_left_out_with_the_reason(registry, tmp_path):
+    """A download that stopped half way starts with the GGUF magic but cannot be loaded."""
+    from models.bundled import bundled_model_path
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "good.gguf").write_bytes(_tiny_gguf())
+    (folder / "half.gguf").write_bytes(bundled_model_path().read_bytes()[:4096])
+    result = registry.add_local(folder)
+    assert [c.name for c in result.added] == ["good"]
+    assert result.left_out == ["half.gguf: the GGUF header is cut short or damaged"]
+    with pytest.raises(ModelNotFound, match="half.gguf: the GGUF header is cut short"):
+        registry.add_local(folder / "half.gguf")
+    assert "half" not in {c.name for c in registry.choices()}
 
 
 def test_split_part_names():
@@ -86,9 +110,9 @@ def test_a_local_model_is_described_from_its_header(registry, tmp_path):
 
     copy = tmp_path / "my-model.gguf"
     copy.write_bytes(bundled_model_path().read_bytes())
-    (damaged := tmp_path / "damaged.gguf").write_bytes(b"GGUF" + b"\xff" * 100)
+    (damaged := registry.models_dir / "damaged.gguf").parent.mkdir(parents=True)
+    damaged.write_bytes(b"GGUF" + b"\xff" * 100)  # dropped into the models folder
     registry.add_local(copy)
-    registry.add_local(damaged)
     local = registry.get("my-model")
     assert local.quant == "Q4_1"
     size = copy.stat().st_size
