@@ -77,14 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", parents=[common], help="answer a question, streamed")
     ask.add_argument("question")
     ask.add_argument(
-        "--file", action="append", dest="files", help="only this document (repeatable)"
+        "--file",
+        action="append",
+        dest="files",
+        help="only this document: its file name or a part of it (repeatable)",
     )
     ask.add_argument("--no-docs", action="store_true", help="plain chat, no retrieval")
 
     search = sub.add_parser("search", parents=[common], help="top chunks for each query")
     search.add_argument("queries", nargs="+")
     search.add_argument("--k", type=int, default=5)
-    search.add_argument("--file", dest="file", help="only this document (its file name)")
+    search.add_argument(
+        "--file", dest="file", help="only this document: its file name or a part of it"
+    )
     search.add_argument("--json", action="store_true", help="one JSON list per query and line")
 
     library = sub.add_parser(
@@ -206,9 +211,11 @@ def cmd_library(services: Services, args: argparse.Namespace) -> int:
         if not args.name:
             print("error: give the document's file name: library delete NAME", file=sys.stderr)
             return 2
-        (file_id,) = services.retriever.file_ids([args.name])
+        # Deleting takes a whole name (any case, .pdf optional), never a part of one.
+        (file_id,) = services.retriever.file_ids([args.name], partial=False)
+        document = services.store.get_document(file_id)
         services.ingestor.remove(file_id)
-        print(f"deleted  {args.name}")
+        print(f"deleted  {document.file_name if document else args.name}")
         return 0
     docs = services.store.documents()
     if args.json:

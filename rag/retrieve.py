@@ -14,6 +14,7 @@ answerer compares with its relevance floor. `bench/retrieval.py` measures each o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import numpy as np
 
@@ -85,19 +86,17 @@ class Retriever:
         if self.lexical is not None:
             self.lexical.prepare()
 
-    def file_ids(self, file_names: Sequence[str]) -> list[str]:
-        """Content ids of the named documents.
+    def file_ids(self, file_names: Sequence[str], *, partial: bool = True) -> list[str]:
+        """Content ids of the named documents. A name is the file's name; failing that, its
+        name or stem in any case ("mgmresorts_2022q4_earnings"), or with `partial`, a part of
+        one name only ("MGMRESORTS").
 
         Raises:
-            DocumentNotFound: a name is not in the library (the message lists what is).
+            DocumentNotFound: a name matches no document, or several (the message lists them).
         """
-        docs = self.store.documents()
-        by_name = {d.file_name: d.file_id for d in docs}
-        missing = [n for n in file_names if n not in by_name]
-        if missing:
-            known = ", ".join(sorted(by_name)) or "(the library is empty)"
-            raise DocumentNotFound(f"no document named {missing[0]!r}; the library has: {known}")
-        return [by_name[n] for n in file_names]
+        by_name = {d.file_name: d.file_id for d in self.store.documents()}
+        names = sorted(by_name)
+        return [by_name[_match_name(name, names, partial=partial)] for name in file_names]
 
     def search(
         self, query: str, *, k: int | None = None, file_names: Sequence[str] | None = None
@@ -141,3 +140,21 @@ class Retriever:
             if len(kept) == k:
                 break
         return kept
+
+
+def _match_name(wanted: str, names: Sequence[str], *, partial: bool) -> str:
+    """The one library name `wanted` stands for (see `Retriever.file_ids`)."""
+    if wanted in names:
+        return wanted
+    folded = wanted.strip().casefold()
+    rules = [lambda name: folded in (name.casefold(), PurePath(name).stem.casefold())]
+    if partial and folded:
+        rules.append(lambda name: folded in name.casefold())
+    for rule in rules:
+        found = [name for name in names if rule(name)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise DocumentNotFound(f"{wanted!r} matches several documents: {', '.join(found)}")
+    known = ", ".join(names) or "(the library is empty)"
+    raise DocumentNotFound(f"no document named {wanted!r}; the library has: {known}")

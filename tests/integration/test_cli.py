@@ -83,6 +83,10 @@ def test_search_file_filter(cli_library):
     assert hits and {h["file"] for h in hits} == {"cooking.pdf"}
     missing = run_cli("search", "x", "--file", "nope.pdf", "--json", data_dir=data)
     assert missing.returncode == 1 and "nope.pdf" in missing.stderr
+    by_part = run_cli(
+        "search", "launch code", "--k", "3", "--file", "COOK", "--json", data_dir=data
+    )
+    assert {h["file"] for h in json.loads(by_part.stdout)} == {"cooking.pdf"}
 
 
 def test_ask_streams_an_answer_then_its_sources(cli_library):
@@ -128,6 +132,11 @@ def test_library_delete(tmp_path, aurora_pdf):
     assert json.loads(run_cli("library", "--json", data_dir=data).stdout) == []
     again = run_cli("library", "delete", "aurora-report.pdf", data_dir=data)
     assert again.returncode == 1 and "no document named" in again.stderr
+    assert run_cli("ingest", str(aurora_pdf), data_dir=data).returncode == 0
+    part = run_cli("library", "delete", "aurora", data_dir=data)
+    assert part.returncode == 1 and "no document named 'aurora'" in part.stderr
+    stem = run_cli("library", "delete", "Aurora-Report", data_dir=data)
+    assert stem.returncode == 0 and "deleted  aurora-report.pdf" in stem.stdout
 
 
 def test_a_protected_pdf_is_explained_then_opened_with_its_password(tmp_path):

@@ -120,3 +120,20 @@ def test_running_headers_and_page_numbers_are_removed():
 def test_pages_made_only_of_repeated_lines_keep_their_text():
     pages = [f"Page {i}. Paper lanterns glow at the festival." for i in range(30)]
     assert remove_running_lines(pages) == pages
+
+
+def test_a_document_is_named_by_its_name_any_case_its_stem_or_a_unique_part():
+    from rag.errors import DocumentNotFound
+    from rag.retrieve import _match_name
+
+    names = ["ADOBE_2015_10K.pdf", "ADOBE_2016_10K.pdf", "cooking.pdf"]
+    assert _match_name("cooking.pdf", names, partial=True) == "cooking.pdf"
+    assert _match_name("Cooking", names, partial=False) == "cooking.pdf"
+    assert _match_name("adobe_2015_10k.PDF", names, partial=False) == "ADOBE_2015_10K.pdf"
+    assert _match_name("2016", names, partial=True) == "ADOBE_2016_10K.pdf"
+    with pytest.raises(DocumentNotFound, match="several documents: ADOBE_2015_10K.pdf, ADOBE_2016"):
+        _match_name("adobe", names, partial=True)
+    with pytest.raises(DocumentNotFound, match="no document named '2016'; the library has"):
+        _match_name("2016", names, partial=False)  # deleting takes whole names only
+    with pytest.raises(DocumentNotFound, match="no document named ''"):
+        _match_name("", names, partial=True)
