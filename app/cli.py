@@ -19,7 +19,7 @@ from typing import Any
 from app.messages import describe, is_expected
 from app.security import check_bind, load_credentials
 from app.settings import Settings
-from app.shapes import document_json, hit_json, model_json
+from app.shapes import document_json, hit_json, model_json, unverified_figures
 from app.wiring import Services, build_registry, build_services, download_by_name
 from models.download import DownloadProgress
 from rag.types import Answer, Document
@@ -185,6 +185,9 @@ def cmd_ask(services: Services, args: argparse.Namespace) -> int:
         for c in answer.citations:
             mark = "*" if c.cited else " "
             print(f"{mark}[{c.number}] {c.file_name}, {c.pages_label}  (score {c.score:.2f})")
+        unverified = unverified_figures(answer, args.question)
+        if unverified:
+            print(f"\nNot in the sources: {', '.join(unverified)} (check these figures)")
     return 0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.registry import ModelChoice
-from rag.types import Citation, Document, FileResult, Hit
+from rag.grounding import unsupported_figures
+from rag.types import Answer, Citation, Document, FileResult, Hit
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -19,6 +20,13 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "text": c.text,
         "chunk_id": c.id,
     }
+
+
+def unverified_figures(answer: Answer, question: str) -> list[str]:
+    """Figures of an answer from documents that its sources and the question do not hold."""
+    if not answer.citations:
+        return []
+    return unsupported_figures(answer.text, [c.text for c in answer.citations] + [question])
 
 
 def document_json(doc: Document) -> dict[str, Any]:

@@ -13,7 +13,13 @@ from app.chats import StoredMessage
 from app.shapes import citation_json
 from app.streaming import in_background, split_answer
 from app.ui.errors import ui_error
-from app.ui.format import ALL_DOCUMENTS, PageLink, sources_footer, sources_markdown
+from app.ui.format import (
+    ALL_DOCUMENTS,
+    PageLink,
+    figures_note,
+    sources_footer,
+    sources_markdown,
+)
 from app.wiring import Services
 
 
@@ -46,14 +52,22 @@ def page_link(services: Services) -> PageLink:
 
 def display(messages: list[StoredMessage], link: PageLink | None = None) -> list[dict[str, str]]:
     """Stored turns -> the chatbot's messages."""
-    return [
-        {
-            "role": m.role,
-            "content": m.content
-            + (sources_footer(m.sources, link) if m.role == "assistant" else ""),
-        }
-        for m in messages
-    ]
+    shown, question = [], ""
+    for m in messages:
+        content = m.content
+        if m.role == "assistant":
+            content += answer_footer(m.content, m.sources, question, link)
+        else:
+            question = m.content
+        shown.append({"role": m.role, "content": content})
+    return shown
+
+
+def answer_footer(
+    text: str, sources: list[dict[str, Any]], question: str, link: PageLink | None
+) -> str:
+    """What follows an answer on the page: its sources, then the figures they do not hold."""
+    return sources_footer(sources, link) + figures_note(text, sources, question)
 
 
 def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
@@ -166,7 +180,13 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             final = text + ("\n\n*(stopped)*" if answer and answer.stopped else "")
             services.chats.append(chat_id, "assistant", final, sources)
             yield (
-                [*shown, {"role": "assistant", "content": final + sources_footer(sources, link)}],
+                [
+                    *shown,
+                    {
+                        "role": "assistant",
+                        "content": final + answer_footer(text, sources, message, link),
+                    },
+                ],
                 sources_markdown(sources, link),
                 chat_id,
                 gr.skip(),

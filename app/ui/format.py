@@ -6,6 +6,7 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rag.grounding import unsupported_figures
 from rag.types import Document, FileResult, IngestProgress
 
 ALL_DOCUMENTS = "All documents"
@@ -56,6 +57,20 @@ def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = No
         f"[{s['number']}] {html.escape(s['file'])}, {_pages(s, link)}" for s in shown
     )
     return f"\n\n<small>Sources: {items}</small>"
+
+
+def figures_note(answer: str, sources: Sequence[dict[str, Any]], question: str = "") -> str:
+    """A line under an answer naming the figures its sources do not hold (`rag.grounding`)."""
+    if not sources:  # plain chat: nothing to check against
+        return ""
+    flagged = unsupported_figures(answer, [str(s["text"]) for s in sources] + [question])
+    if not flagged:
+        return ""
+    figures = ", ".join(html.escape(f) for f in flagged)
+    return (
+        f"\n\n<small class='quipu-unverified'>Not in the sources: {figures}. "
+        "Check these figures against the pages.</small>"
+    )
 
 
 def library_rows(docs: Sequence[Document]) -> list[list[Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from app.openai_api import build_router
-from app.shapes import citation_json, file_result_json, hit_json
+from app.shapes import citation_json, file_result_json, hit_json, unverified_figures
 from app.streaming import in_background, split_answer
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
@@ -180,7 +180,8 @@ def _register_api(services: Services) -> None:
     """Named endpoints for `gradio_client`: chat, search, ingest (see README)."""
 
     def chat(message: str, use_documents: bool = True, file_name: str = "") -> Iterator[dict]:
-        """Answer one message; streams {"text", "sources", "done"} as the answer grows."""
+        """Answer one message; streams {"text", "sources", "done"} as the answer grows; the
+        last adds "unverified": figures of the answer that its sources do not hold."""
         if not message.strip():
             raise gr.Error("The message is empty.")
         text = ""
@@ -201,8 +202,12 @@ def _register_api(services: Services) -> None:
                 if answer is None:
                     yield {"text": text, "sources": [], "done": False}
                 else:
-                    sources = [citation_json(c) for c in answer.citations]
-                    yield {"text": answer.text, "sources": sources, "done": True}
+                    yield {
+                        "text": answer.text,
+                        "sources": [citation_json(c) for c in answer.citations],
+                        "unverified": unverified_figures(answer, message),
+                        "done": True,
+                    }
         except gr.Error:
             raise
         except Exception as exc:

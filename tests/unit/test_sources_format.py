@@ -40,3 +40,23 @@ def test_pages_link_to_the_pdf_when_a_copy_is_kept():
     assert sources_footer([source(2, 7)], None).endswith(
         "[2] r&amp;d &lt;report&gt;.pdf, p. 7</small>"
     )
+
+
+def test_an_answer_shows_the_figures_its_sources_do_not_hold_live_and_reloaded():
+    from app.chats import StoredMessage
+    from app.ui.chat_tab import answer_footer, display
+
+    given = {**source(1, 2, cited=True), "text": "Revenue was 4,512 in 2022."}
+    answer = "Revenue was 4,512 [1], up from 3,977 for the 1,200 stores."
+    live = answer_footer(answer, [given], "How did the 1,200 stores do?", None)
+    assert "Not in the sources: 3,977. Check these figures" in live
+    assert "4,512" not in live.split("Not in the sources")[1]  # in the source
+    reloaded = display(
+        [
+            StoredMessage("user", "How did the 1,200 stores do?", []),
+            StoredMessage("assistant", answer, [given]),
+        ]
+    )
+    assert reloaded[1]["content"] == answer + live
+    plain = answer_footer("About 3,977 people.", [], "hi", None)
+    assert plain == "", "plain chat has no sources to check against"

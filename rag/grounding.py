@@ -1,0 +1,51 @@
+"""Figures in an answer that its sources do not hold.
+
+A small model asked about a report copies most numbers from the passages it was given, and
+sometimes writes one that is in none of them. Such a figure is worth a flag: the reader checks it
+against the cited page instead of trusting it. A figure counts as found when a number in the
+sources (or the question) gives it at the precision the answer writes it, in the same unit or a
+thousand, million or billion times larger or smaller (tables are often "in thousands": 3,562,123
+is "3.6 billion"), or as a percentage of a fraction. Years, citation markers ("[2]") and
+one-digit numbers are not checked. A figure the model computed (a ratio, a sum) is flagged too:
+it is not in the sources, and the reader should see how it was made.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+# A number as prose and tables write it: 1,234.5 or 12.5 or 7341, with $ before or % after;
+# not a part of a word or code ("FY2022", "Q4"), nor a decimal's tail.
+_NUMBER = re.compile(r"(?<![\w.,])\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\w])")
+_CITATION = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
+_SCALES = (1.0, 1e3, 1e6, 1e9, 1e-3, 1e-6, 1e-9, 1e2, 1e-2)
+
+
+def _numbers(text: str) -> Iterable[tuple[str, float, int]]:
+    """(as written, value, decimals) for each number in `text`."""
+    for match in _NUMBER.finditer(_CITATION.sub(" ", text)):
+        whole, fraction = match.group(1), match.group(2) or ""
+        yield match.group(0), float(whole.replace(",", "") + fraction), max(len(fraction) - 1, 0)
+
+
+def _is_checked(value: float, decimals: int) -> bool:
+    """Not a one-digit count and not a year (1900-2100 written without decimals)."""
+    return not (decimals == 0 and (value < 10 or 1900 <= value <= 2100))
+
+
+def unsupported_figures(answer: str, sources: Sequence[str]) -> list[str]:
+    """The figures of `answer`, as written, that no number in `sources` gives; each once."""
+    known = {value for text in sources for _, value, _ in _numbers(text)}
+    flagged: list[str] = []
+    for written, value, decimals in _numbers(answer):
+        if not _is_checked(value, decimals) or written in flagged:
+            continue
+        if not any(
+            math.isclose(round(source / scale, decimals), value, rel_tol=1e-9)
+            for source in known
+            for scale in _SCALES
+        ):
+            flagged.append(written)
+    return flagged

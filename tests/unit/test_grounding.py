@@ -1,0 +1,49 @@
+"""Figures of an answer that its sources do not hold, on text as the PDF reader gives it."""
+
+import pytest
+
+from rag.grounding import unsupported_figures
+
+pytestmark = pytest.mark.unit
+
+# As pypdf reads MGM Resorts' Q4 2022 earnings release (amounts in thousands).
+MGM_PAGE = """Three months ended December 31, Twelve months ended December 31,
+2022 2021 2022 2021
+Net revenues $ 3,589,339 $ 3,102,766 $ 13,127,485 $ 9,680,140
+Net income attributable to MGM Resorts International $ 284,002 $ 131,013 $ 1,473,093
+Interest expense, net of amounts capitalized 137,132 201,477 594,954 799,593
+Operating margin 12.8% 11.5%"""
+
+
+def test_figures_copied_or_rescaled_from_the_sources_pass():
+    answer = (
+        "Net revenues were $3,589,339 thousand in Q4 2022 ($3.6 billion, or $3.59 billion), "
+        "against $3.1 billion a year earlier [1]. Full-year revenue was $13.1 billion and "
+        "interest expense $594,954 thousand [2]. The operating margin was 12.8%."
+    )
+    assert unsupported_figures(answer, [MGM_PAGE]) == []
+
+
+def test_figures_in_no_source_are_named_once_as_written():
+    answer = (
+        "Net revenue was $35.6 million in the fourth quarter, down from $17.8 million [1][2]; "
+        "$35.6 million is a decrease. Net revenues were $3.6 billion."
+    )
+    assert unsupported_figures(answer, [MGM_PAGE]) == ["$35.6", "$17.8"]
+
+
+def test_a_figure_off_at_the_precision_it_is_written_is_flagged():
+    # 3,589,339 thousand is 3.59 (not 3.58) billion, and 3.5893 (not 3.5894) billion.
+    answer = "It was $3.58 billion, or $3.5894 billion; $3.5893 billion."
+    assert unsupported_figures(answer, [MGM_PAGE]) == ["$3.58", "$3.5894"]
+
+
+def test_percentages_of_fractions_and_the_question_count_as_sources():
+    assert unsupported_figures("Growth was 23.5%.", ["growth ratio 0.235"]) == []
+    assert unsupported_figures("The ratio for 2,500 units is 2,500.", [""]) == ["2,500"]
+    assert unsupported_figures("For 2,500 units it is 2,500.", ["", "How about 2,500 units?"]) == []
+
+
+def test_years_counts_citations_and_codes_are_not_checked():
+    answer = "In 2022 the 3 resorts [12] in FY2023 and Q4 reported [1-3] growth."
+    assert unsupported_figures(answer, [""]) == []
