@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.messages import describe
-from app.shapes import citation_json
+from app.shapes import citation_json, unverified_figures
 from app.streaming import in_background, split_answer
 from app.wiring import Services
 from rag.types import Answer
@@ -127,7 +127,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return StreamingResponse(
-                _events(completion_id, body.model, first, parts, cancel),
+                _events(completion_id, body.model, first, parts, cancel, turns[-1].text()),
                 media_type="text/event-stream",
             )
         text, answer = _collect(first, parts)
@@ -145,6 +145,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                     }
                 ],
                 "sources": [citation_json(c) for c in answer.citations] if answer else [],
+                "unverified": unverified_figures(answer, turns[-1].text()) if answer else [],
             }
         )
 
@@ -174,8 +175,10 @@ def _events(
     first: str | Answer,
     parts: Iterator[str | Answer],
     cancel: threading.Event,
+    question: str,
 ) -> Iterator[str]:
-    """Server-sent events in OpenAI's chunk format; sources ride on the last chunk."""
+    """Server-sent events in OpenAI's chunk format; sources (and the figures they do not hold)
+    ride on the last chunk."""
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
@@ -197,7 +200,12 @@ def _events(
             if text:
                 yield chunk({"content": text}, None)
             if answer is not None:
-                yield chunk({}, "stop", sources=[citation_json(c) for c in answer.citations])
+                yield chunk(
+                    {},
+                    "stop",
+                    sources=[citation_json(c) for c in answer.citations],
+                    unverified=unverified_figures(answer, question),
+                )
     except Exception as exc:  # the stream has started: report in-band, as OpenAI servers do
         yield f"data: {json.dumps({'error': {'message': describe(exc)}})}\n\n"
     yield "data: [DONE]\n\n"

@@ -24,9 +24,16 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 def unverified_figures(answer: Answer, question: str) -> list[str]:
     """Figures of an answer from documents that its sources and the question do not hold."""
-    if not answer.citations:
+    return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], question)
+
+
+def figures_not_in(text: str, sources: list[dict[str, Any]], question: str) -> list[str]:
+    """`unverified_figures` for an answer as stored: sources as `citation_json` gives them. The
+    model saw each passage under its label ("[2] report.pdf, p. 79"), so page numbers count."""
+    if not sources:  # plain chat: nothing to check against
         return []
-    return unsupported_figures(answer.text, [c.text for c in answer.citations] + [question])
+    labels = [f"p. {s['page']}-{s.get('page_end', s['page'])}" for s in sources]
+    return unsupported_figures(text, [str(s["text"]) for s in sources] + labels + [question])
 
 
 def document_json(doc: Document) -> dict[str, Any]:

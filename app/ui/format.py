@@ -6,7 +6,7 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rag.grounding import unsupported_figures
+from app.shapes import figures_not_in
 from rag.types import Document, FileResult, IngestProgress
 
 ALL_DOCUMENTS = "All documents"
@@ -61,9 +61,7 @@ def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = No
 
 def figures_note(answer: str, sources: Sequence[dict[str, Any]], question: str = "") -> str:
     """A line under an answer naming the figures its sources do not hold (`rag.grounding`)."""
-    if not sources:  # plain chat: nothing to check against
-        return ""
-    flagged = unsupported_figures(answer, [str(s["text"]) for s in sources] + [question])
+    flagged = figures_not_in(answer, list(sources), question)
     if not flagged:
         return ""
     figures = ", ".join(html.escape(f) for f in flagged)

@@ -230,15 +230,18 @@ def test_official_openai_client_streams_an_answer_with_sources(running_app, auro
         messages=[{"role": "user", "content": "Who started the Aurora project, and where?"}],
         stream=True,
     )
-    text, sources = "", None
+    text, sources, unverified = "", None, None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             text += chunk.choices[0].delta.content
         extra = getattr(chunk, "model_extra", None) or {}
         if extra.get("sources"):
-            sources = extra["sources"]
+            sources, unverified = extra["sources"], extra["unverified"]
     assert text.strip()
     assert sources, "the last chunk carries the sources"
+    given = " ".join(s["text"] for s in sources).replace(",", "")
+    assert isinstance(unverified, list)
+    assert not [f for f in unverified if f.strip("$%").replace(",", "") in given]
     assert sources[0]["file"] == "aurora-report.pdf" and sources[0]["page"] == 3
     whole = client.chat.completions.create(
         model="quipu",
@@ -246,6 +249,7 @@ def test_official_openai_client_streams_an_answer_with_sources(running_app, auro
     )
     assert whole.choices[0].message.content.strip()
     assert (whole.model_extra or {}).get("sources")
+    assert isinstance((whole.model_extra or {}).get("unverified"), list)
 
 
 @pytest.mark.ui

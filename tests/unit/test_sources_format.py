@@ -46,8 +46,8 @@ def test_an_answer_shows_the_figures_its_sources_do_not_hold_live_and_reloaded()
     from app.chats import StoredMessage
     from app.ui.chat_tab import answer_footer, display
 
-    given = {**source(1, 2, cited=True), "text": "Revenue was 4,512 in 2022."}
-    answer = "Revenue was 4,512 [1], up from 3,977 for the 1,200 stores."
+    given = {**source(1, 79, cited=True), "text": "Revenue was 4,512 in 2022."}
+    answer = "Revenue was 4,512 [1] (p. 79), up from 3,977 for the 1,200 stores."
     live = answer_footer(answer, [given], "How did the 1,200 stores do?", None)
     assert "Not in the sources: 3,977. Check these figures" in live
     assert "4,512" not in live.split("Not in the sources")[1]  # in the source
