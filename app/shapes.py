@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from models.registry import ModelChoice
@@ -27,7 +28,7 @@ def unverified_figures(answer: Answer, question: str) -> list[str]:
     return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], question)
 
 
-def figures_not_in(text: str, sources: list[dict[str, Any]], question: str) -> list[str]:
+def figures_not_in(text: str, sources: Sequence[dict[str, Any]], question: str) -> list[str]:
     """`unverified_figures` for an answer as stored: sources as `citation_json` gives them. The
     model saw each passage under its label ("[2] report.pdf, p. 79"), so page numbers count."""
     if not sources:  # plain chat: nothing to check against

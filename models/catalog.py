@@ -59,6 +59,15 @@ class Architecture:
         )
 
 
+def memory_estimate(weights_bytes: int, arch: Architecture | None, n_ctx: int) -> int:
+    """Weights + f16 KV cache at `n_ctx` (capped at the trained context) + runtime overhead;
+    without architecture numbers, a tenth of the weights stands in for the cache."""
+    if arch is None:
+        return int(weights_bytes * 1.1) + RUNTIME_OVERHEAD_BYTES
+    ctx = min(n_ctx, arch.trained_context) if arch.trained_context else n_ctx
+    return weights_bytes + arch.kv_cache_bytes(ctx) + RUNTIME_OVERHEAD_BYTES
+
+
 LLAMA_32_1B = Architecture(layers=16, kv_heads=8, head_dim=64, trained_context=131072)
 LLAMA_32_3B = Architecture(layers=28, kv_heads=8, head_dim=128, trained_context=131072)
 LLAMA_31_8B = Architecture(layers=32, kv_heads=8, head_dim=128, trained_context=131072)
@@ -87,8 +96,7 @@ class CatalogEntry:
 
     def memory_bytes(self, n_ctx: int) -> int:
         """Estimated resident memory at this context length."""
-        ctx = min(n_ctx, self.arch.trained_context)
-        return self.size_bytes + self.arch.kv_cache_bytes(ctx) + RUNTIME_OVERHEAD_BYTES
+        return memory_estimate(self.size_bytes, self.arch, n_ctx)
 
 
 def _split(stem: str, parts: int) -> tuple[str, ...]:

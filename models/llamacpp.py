@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from models.base import CancelToken, GenerationOptions, Message, ModelInfo
-from models.catalog import GIB, RUNTIME_OVERHEAD_BYTES, Architecture, available_memory_bytes
+from models.catalog import GIB, Architecture, available_memory_bytes, memory_estimate
 from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
 from models.gguf import GGUFHeaderError, read_metadata, split_parts
 from models.native import NativeDecoder
@@ -31,11 +31,9 @@ _STATE_FILES_KEPT = 8  # saved prompt caches (a few MB each for small models)
 
 
 def estimate_memory_bytes(path: Path, meta: dict[str, str], n_ctx: int) -> int:
-    """Weights (all parts of a split file) + f16 KV cache at `n_ctx` + runtime overhead."""
+    """`models.catalog.memory_estimate` for a file: all parts of a split file are weights."""
     weights = sum(p.stat().st_size for p in split_parts(path) if p.exists())
-    arch = Architecture.from_metadata(meta)
-    kv_cache = arch.kv_cache_bytes(n_ctx) if arch else 0
-    return weights + kv_cache + RUNTIME_OVERHEAD_BYTES
+    return memory_estimate(weights, Architecture.from_metadata(meta), n_ctx)
 
 
 def _gguf_formatter(llm: Any, template: str) -> Any:

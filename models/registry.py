@@ -13,10 +13,10 @@ from pathlib import Path
 from models.bundled import bundled_model_path
 from models.catalog import (
     CATALOG,
-    RUNTIME_OVERHEAD_BYTES,
     Architecture,
     CatalogEntry,
     available_memory_bytes,
+    memory_estimate,
 )
 from models.download import is_verified, repo_dir
 from models.errors import ModelNotFound, StateFileError, UnknownModelError
@@ -55,10 +55,7 @@ class ModelChoice:
         """Estimated memory to run it at `n_ctx` (weights + KV cache + overhead)."""
         if self.entry is not None:
             return self.entry.memory_bytes(n_ctx)
-        if self.arch is not None:
-            ctx = min(n_ctx, self.arch.trained_context or n_ctx)
-            return self.size_bytes + self.arch.kv_cache_bytes(ctx) + RUNTIME_OVERHEAD_BYTES
-        return int(self.size_bytes * 1.1) + RUNTIME_OVERHEAD_BYTES  # no header data: a margin
+        return memory_estimate(self.size_bytes, self.arch, n_ctx)
 
     def fits(self, n_ctx: int) -> bool:
         """Whether it fits in the memory available now."""

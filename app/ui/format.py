@@ -61,7 +61,7 @@ def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = No
 
 def figures_note(answer: str, sources: Sequence[dict[str, Any]], question: str = "") -> str:
     """A line under an answer naming the figures its sources do not hold (`rag.grounding`)."""
-    flagged = figures_not_in(answer, list(sources), question)
+    flagged = figures_not_in(answer, sources, question)
     if not flagged:
         return ""
     figures = ", ".join(html.escape(f) for f in flagged)
