@@ -23,11 +23,12 @@ _CITATION = re.compile(r"\[\d+(?:\s*[,–-]\s*\d+)*\]")
 _SCALES = (1.0, 1e3, 1e6, 1e9, 1e-3, 1e-6, 1e-9, 1e2, 1e-2)
 
 
-def _numbers(text: str) -> Iterable[tuple[str, float, int]]:
-    """(as written, value, decimals) for each number in `text`."""
-    for match in _NUMBER.finditer(_CITATION.sub(" ", text)):
+def _numbers(text: str) -> Iterable[tuple[re.Match[str], float, int]]:
+    """(the match, its value, its decimals) for each number in `text`."""
+    blanked = _CITATION.sub(lambda m: " " * len(m.group()), text)  # positions stay
+    for match in _NUMBER.finditer(blanked):
         whole, fraction = match.group(1), match.group(2) or ""
-        yield match.group(0), float(whole.replace(",", "") + fraction), max(len(fraction) - 1, 0)
+        yield match, float(whole.replace(",", "") + fraction), max(len(fraction) - 1, 0)
 
 
 def _is_checked(value: float, decimals: int) -> bool:
@@ -35,17 +36,33 @@ def _is_checked(value: float, decimals: int) -> bool:
     return not (decimals == 0 and (value < 10 or 1900 <= value <= 2100))
 
 
+def _gives(source: float, value: float, decimals: int) -> bool:
+    """Whether a source number is `value` at `decimals`, in some unit of `_SCALES`."""
+    return any(
+        math.isclose(round(source / scale, decimals), value, rel_tol=1e-9) for scale in _SCALES
+    )
+
+
+def _figures(answer: str) -> list[tuple[str, float, int]]:
+    """The checked figures of an answer: (as written, value, decimals)."""
+    return [(m.group(0), v, d) for m, v, d in _numbers(answer) if _is_checked(v, d)]
+
+
 def unsupported_figures(answer: str, sources: Sequence[str]) -> list[str]:
     """The figures of `answer`, as written, that no number in `sources` gives; each once."""
     known = {value for text in sources for _, value, _ in _numbers(text)}
     flagged: list[str] = []
-    for written, value, decimals in _numbers(answer):
-        if not _is_checked(value, decimals) or written in flagged:
-            continue
-        if not any(
-            math.isclose(round(source / scale, decimals), value, rel_tol=1e-9)
-            for source in known
-            for scale in _SCALES
-        ):
+    for written, value, decimals in _figures(answer):
+        if written not in flagged and not any(_gives(s, value, decimals) for s in known):
             flagged.append(written)
     return flagged
+
+
+def supporting_spans(answer: str, source: str) -> list[tuple[int, int]]:
+    """Where `source` gives a figure of `answer`: the (start, end) of each such number in it."""
+    figures = _figures(answer)
+    return [
+        match.span()
+        for match, value, _ in _numbers(source)
+        if any(_gives(value, v, d) for _, v, d in figures)
+    ]

@@ -74,7 +74,7 @@ def last_sources(messages: list[StoredMessage], link: PageLink | None = None) ->
     """The Sources panel for a conversation's latest answer."""
     for m in reversed(messages):
         if m.role == "assistant":
-            return sources_markdown(m.sources, link)
+            return sources_markdown(m.sources, link, m.content)
     return ""
 
 
@@ -187,7 +187,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                         "content": final + answer_footer(text, sources, message, link),
                     },
                 ],
-                sources_markdown(sources, link),
+                sources_markdown(sources, link, text),
                 chat_id,
                 gr.skip(),
                 gr.Radio(choices=conversation_choices(services), value=chat_id),

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.shapes import figures_not_in
+from rag.grounding import supporting_spans
 from rag.types import Document, FileResult, IngestProgress
 
 ALL_DOCUMENTS = "All documents"
@@ -29,8 +30,11 @@ def _pages(source: dict[str, Any], link: PageLink | None) -> str:
     )
 
 
-def sources_markdown(sources: Sequence[dict[str, Any]], link: PageLink | None = None) -> str:
-    """The Sources panel: one entry per numbered passage the answer was given."""
+def sources_markdown(
+    sources: Sequence[dict[str, Any]], link: PageLink | None = None, answer: str = ""
+) -> str:
+    """The Sources panel: one entry per numbered passage the answer was given, with the numbers
+    that give the answer's figures marked."""
     if not sources:
         return "*No sources: this answer did not use your documents.*"
     blocks = ["### Sources"]
@@ -38,14 +42,24 @@ def sources_markdown(sources: Sequence[dict[str, Any]], link: PageLink | None = 
         pages = _pages(s, link)
         cited = " · <b>cited</b>" if s.get("cited") else ""
         text = " ".join(str(s["text"]).split())
-        if len(text) > _PASSAGE_CHARS:
-            text = text[:_PASSAGE_CHARS].rsplit(" ", 1)[0] + " …"
+        more = len(text) > _PASSAGE_CHARS
+        if more:
+            text = text[:_PASSAGE_CHARS].rsplit(" ", 1)[0]
         blocks.append(
             f"<div class='quipu-source'><b>[{s['number']}] {html.escape(s['file'])} — {pages}</b>"
             f"<span class='quipu-score'> · relevance {s['score']:.2f}{cited}</span>"
-            f"<blockquote>{html.escape(text)}</blockquote></div>"
+            f"<blockquote>{_marked(text, answer)}{' …' if more else ''}</blockquote></div>"
         )
     return "\n\n".join(blocks)
+
+
+def _marked(text: str, answer: str) -> str:
+    """`text` as HTML, each number that gives one of the answer's figures in <mark>."""
+    out, at = [], 0
+    for start, end in supporting_spans(answer, text) if answer else []:
+        out += [html.escape(text[at:start]), f"<mark>{html.escape(text[start:end])}</mark>"]
+        at = end
+    return "".join([*out, html.escape(text[at:])])
 
 
 def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = None) -> str:

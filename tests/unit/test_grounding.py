@@ -47,3 +47,12 @@ def test_percentages_of_fractions_and_the_question_count_as_sources():
 def test_years_counts_citations_and_codes_are_not_checked():
     answer = "In 2022 the 3 resorts [12] in FY2023 and Q4 reported [1-3] growth."
     assert unsupported_figures(answer, [""]) == []
+
+
+def test_the_numbers_that_give_an_answer_s_figures_are_found_in_the_source():
+    from rag.grounding import supporting_spans
+
+    answer = "Q4 net revenues were $3.6 billion [1] in 2022, and the margin 12.8%."
+    spans = supporting_spans(answer, MGM_PAGE)
+    assert [MGM_PAGE[a:b] for a, b in spans] == ["3,589,339", "12.8"]
+    assert supporting_spans("Nothing to check in 2022.", MGM_PAGE) == []

@@ -60,3 +60,10 @@ def test_an_answer_shows_the_figures_its_sources_do_not_hold_live_and_reloaded()
     assert reloaded[1]["content"] == answer + live
     plain = answer_footer("About 3,977 people.", [], "hi", None)
     assert plain == "", "plain chat has no sources to check against"
+
+
+def test_the_sources_panel_marks_the_numbers_that_give_the_answer_s_figures():
+    given = {**source(1, 4), "text": "R&D <costs> were 1,250 and staff 4,512 in 2022."}
+    panel = sources_markdown([given], None, "Staff was 4,512 [1].")
+    assert "R&amp;D &lt;costs&gt; were 1,250 and staff <mark>4,512</mark> in 2022." in panel
+    assert "<mark>" not in sources_markdown([given], None, "")
