@@ -64,6 +64,7 @@ _SCALARS = {
     0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d",
 }  # fmt: skip
 _STRING, _ARRAY = 8, 9
+_MAX_NESTING = 4  # arrays of arrays: llama.cpp writes none; a deep chain is damage
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -122,18 +123,23 @@ class _Header:
         self._pos = end
         return text
 
-    def _skip_array(self) -> None:
+    def _skip_array(self, depth: int = 0) -> None:
         kind, count = int(self._read("I")), int(self._read("Q"))
+        # Every element takes at least 8 bytes (a string's length, an inner array's count) or
+        # its scalar size: a count the rest of the file cannot hold is damage, not a long walk.
+        smallest = struct.calcsize(_SCALARS[kind]) if kind in _SCALARS else 8
+        if count * smallest > len(self._data) - self._pos:
+            raise IndexError("array past the end of the file")
         if kind in _SCALARS:
-            self._pos += count * struct.calcsize(_SCALARS[kind])
+            self._pos += count * smallest
         elif kind == _STRING:
             for _ in range(count):  # a vocabulary: skip lengths without decoding
                 self._pos += 8 + int(self._unpack("Q", self._pos))
-        elif kind == _ARRAY:
+        elif kind == _ARRAY and depth < _MAX_NESTING:
             for _ in range(count):
-                self._skip_array()
+                self._skip_array(depth + 1)
         else:
-            raise GGUFHeaderError(f"unknown GGUF array type {kind}")
+            raise GGUFHeaderError(f"unsupported GGUF array type {kind}")
         if self._pos > len(self._data):
             raise IndexError("array past the end of the file")
 

@@ -3,6 +3,7 @@ clear errors for files that are not GGUF or are cut short."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
 
@@ -107,3 +108,37 @@ def test_loading_the_model_prints_no_context_warning(capfd):
     finally:
         runtime.close()
     assert "n_ctx_train (0)" not in capfd.readouterr().err
+
+
+def test_damaged_headers_raise_only_header_errors(tmp_path: Path):
+    """Random damage to a header (as a bad disk or a cut download does) is refused, never a
+    crash of another kind: the model list reads every local file's header."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    valid = _header("<")
+    path = tmp_path / "damaged.gguf"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        cut=st.integers(min_value=0, max_value=len(valid)),
+        flips=st.lists(st.tuples(st.integers(0, len(valid) - 1), st.integers(0, 255)), max_size=8),
+    )
+    def damaged(cut: int, flips: list[tuple[int, int]]) -> None:
+        data = bytearray(valid)
+        for at, value in flips:
+            data[at] = value
+        path.write_bytes(bytes(data[:cut]) + b"\0" * 32)
+        with contextlib.suppress(GGUFHeaderError):
+            read_metadata(path)
+
+    damaged()
+
+
+def test_arrays_nested_without_end_are_refused(tmp_path: Path):
+    deep = struct.pack("<IQ", 9, 1) * 50 + struct.pack("<IQ", 0, 0)
+    entry = _string("deep", "<") + struct.pack("<I", 9) + deep
+    path = tmp_path / "deep.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + entry)
+    with pytest.raises(GGUFHeaderError, match="unsupported GGUF array"):
+        read_metadata(path)
