@@ -56,3 +56,22 @@ def test_the_numbers_that_give_an_answer_s_figures_are_found_in_the_source():
     spans = supporting_spans(answer, MGM_PAGE)
     assert [MGM_PAGE[a:b] for a, b in spans] == ["3,589,339", "12.8"]
     assert supporting_spans("Nothing to check in 2022.", MGM_PAGE) == []
+
+
+def test_any_text_gives_figures_from_the_answer_and_spans_inside_the_source():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rag.grounding import supporting_spans
+
+    text = st.text(alphabet="0123456789,.$%[]- abcFY\n", max_size=80)
+
+    @settings(max_examples=300, deadline=None)
+    @given(answer=text, source=text)
+    def check(answer: str, source: str) -> None:
+        assert all(figure in answer for figure in unsupported_figures(answer, [source]))
+        for start, end in supporting_spans(answer, source):
+            assert 0 <= start < end <= len(source)
+        assert unsupported_figures(answer, [answer]) == []  # an answer holds its own figures
+
+    check()
