@@ -6,6 +6,7 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from app.chats import StoredMessage
 from app.shapes import figures_not_in
 from rag.grounding import supporting_spans
 from rag.types import Document, FileResult, IngestProgress
@@ -83,6 +84,27 @@ def figures_note(answer: str, sources: Sequence[dict[str, Any]], question: str =
         f"\n\n<small class='quipu-unverified'>Not in the sources: {figures}. "
         "Check these figures against the pages.</small>"
     )
+
+
+def conversation_markdown(title: str, messages: Sequence[StoredMessage]) -> str:
+    """A conversation as a Markdown document: each question, and each answer with the sources it
+    was given (file and page, cited or not) and the figures they do not hold."""
+    lines, question = [f"# {title}", ""], ""
+    for m in messages:
+        if m.role == "user":
+            question = m.content
+            lines += [f"**You:** {m.content}", ""]
+            continue
+        lines += [f"**Quipu:** {m.content}", ""]
+        for s in m.sources:
+            cited = " (cited)" if s.get("cited") else ""
+            lines.append(f"- [{s['number']}] {s['file']}, {_pages(s, None)}{cited}")
+        flagged = figures_not_in(m.content, m.sources, question)
+        if flagged:
+            lines.append(f"- Not in the sources: {', '.join(flagged)}")
+        if m.sources:
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def library_rows(docs: Sequence[Document]) -> list[list[Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from app.shapes import citation_json, file_result_json, hit_json, unverified_fig
 from app.streaming import in_background, split_answer
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
+from app.ui.format import conversation_markdown
 from app.wiring import Services
 from rag.types import IngestReport
 
@@ -79,6 +81,8 @@ def build_ui(services: Services) -> gr.Blocks:
                 choices=[], label="Conversations", elem_id="quipu-conversations"
             )
             delete_chat = gr.Button("Delete this chat", size="sm", variant="stop")
+            export_chat = gr.Button("Export this chat (.md)", size="sm", elem_id="quipu-export")
+            exported = gr.File(label="Exported chat", visible=False, elem_id="quipu-exported")
             status = gr.Markdown("*Loading model…*", elem_id="quipu-model-status")
             refresh = gr.Timer(10)
         with gr.Tabs():
@@ -92,6 +96,7 @@ def build_ui(services: Services) -> gr.Blocks:
         library_tab.register(library, services, chat.doc_filter)
         models_tab.register(models, services, status, model_status)
         _register_sidebar(services, chat, conversations, new_chat, delete_chat)
+        _register_export(services, chat, export_chat, exported)
         _register_api(services)
         refresh.tick(
             lambda: model_status(services), outputs=[status], queue=False, api_visibility="private"
@@ -174,6 +179,38 @@ def _register_sidebar(
         outputs=[chat.chatbot, chat.sources, chat.chat_id, conversations],
         api_visibility="private",
     )
+
+
+def _register_export(
+    services: Services, chat: chat_tab.ChatTab, button: gr.Button, exported: gr.File
+) -> None:
+    def export(chat_id: int | None) -> Any:
+        if chat_id is None:
+            raise gr.Error("Open or start a conversation first.", duration=5)
+        try:
+            titles = {c.id: c.title for c in services.chats.conversations()}
+            title = titles.get(chat_id, "Conversation")
+            text = conversation_markdown(title, services.chats.messages(chat_id))
+            slug = "-".join(re.findall(r"\w+", title.lower()))[:48] or "conversation"
+            path = exports_dir(services) / f"quipu-{slug}.md"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        return gr.File(value=str(path), visible=True)
+
+    button.click(export, inputs=[chat.chat_id], outputs=[exported], api_visibility="private")
+    chat.chat_id.change(  # another conversation: the file shown belongs to the last one
+        lambda: gr.File(value=None, visible=False),
+        outputs=[exported],
+        queue=False,
+        api_visibility="private",
+    )
+
+
+def exports_dir(services: Services) -> Path:
+    """Where exported conversations are written (the page may serve files from here)."""
+    return services.settings.data_dir / "exports"
 
 
 def _register_api(services: Services) -> None:
@@ -288,7 +325,10 @@ def launch(
         footer_links=["api"],
         max_file_size=f"{ui.max_upload_mb}mb",
         # Only the kept PDFs, for the Sources panel's links to cited pages.
-        allowed_paths=[str(services.originals.folder)] if services.originals else None,
+        allowed_paths=[
+            str(exports_dir(services)),
+            *([str(services.originals.folder)] if services.originals else []),
+        ],
         auth=credentials or None,
         auth_message="Quipu: sign in to reach this library." if credentials else None,
         quiet=not block,

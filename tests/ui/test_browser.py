@@ -2,6 +2,7 @@
 source and open the PDF at its page. Saves screenshots under test-artifacts/ for review."""
 
 import time
+from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
@@ -95,6 +96,20 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     page.reload()
     page.locator("#quipu-conversations").get_by_text("What is the launch code").first.click()
     page.locator("#quipu-chatbot").get_by_text("7341").first.wait_for(timeout=30_000)
+
+    # The conversation exports as Markdown: question, answer, and the pages it came from.
+    page.locator("#quipu-export").click()
+    download_link = page.locator("#quipu-exported a").first
+    download_link.wait_for(timeout=30_000)
+    with page.expect_download() as download:
+        download_link.click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert exported.startswith("# What is the launch code of the Aurora project?")
+    assert "**You:** What is the launch code of the Aurora project?" in exported
+    assert "7341" in exported.split("**Quipu:**", 1)[1]
+    assert f"] aurora-report.pdf, p. {AURORA_PAGE}" in exported
+    page.locator("#quipu-new-chat").click()  # the file belongs to the conversation left
+    expect(page.locator("#quipu-exported")).to_be_hidden(timeout=10_000)
 
     # The Models tab lists the catalog with sizes and whether each fits this machine.
     page.get_by_role("tab", name="Models").click()

@@ -67,3 +67,32 @@ def test_the_sources_panel_marks_the_numbers_that_give_the_answer_s_figures():
     panel = sources_markdown([given], None, "Staff was 4,512 [1].")
     assert "R&amp;D &lt;costs&gt; were 1,250 and staff <mark>4,512</mark> in 2022." in panel
     assert "<mark>" not in sources_markdown([given], None, "")
+
+
+def test_a_conversation_exports_as_markdown_with_its_sources_and_unverified_figures():
+    from app.chats import StoredMessage
+    from app.ui.format import conversation_markdown
+
+    given = [
+        {**source(1, 3, cited=True), "file": "report.pdf", "text": "Revenue was 4,512."},
+        {**source(2, 4, page_end=5), "file": "report.pdf", "text": "Costs rose."},
+    ]
+    text = conversation_markdown(
+        "Revenue 2022",
+        [
+            StoredMessage("user", "What was the revenue?", []),
+            StoredMessage("assistant", "It was 4,512 [1], up from 3,977.", given),
+            StoredMessage("user", "Thanks!", []),
+            StoredMessage("assistant", "You are welcome.", []),
+        ],
+    )
+    assert text == (
+        "# Revenue 2022\n\n"
+        "**You:** What was the revenue?\n\n"
+        "**Quipu:** It was 4,512 [1], up from 3,977.\n\n"
+        "- [1] report.pdf, p. 3 (cited)\n"
+        "- [2] report.pdf, pp. 4-5\n"
+        "- Not in the sources: 3,977\n\n"
+        "**You:** Thanks!\n\n"
+        "**Quipu:** You are welcome.\n"
+    )
