@@ -12,7 +12,6 @@ it is not in the sources, and the reader should see how it was made.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 
@@ -36,11 +35,13 @@ def _is_checked(value: float, decimals: int) -> bool:
     return not (decimals == 0 and (value < 10 or 1900 <= value <= 2100))
 
 
-def _gives(source: float, value: float, decimals: int) -> bool:
-    """Whether a source number is `value` at `decimals`, in some unit of `_SCALES`."""
-    return any(
-        math.isclose(round(source / scale, decimals), value, rel_tol=1e-9) for scale in _SCALES
-    )
+def _renderings(source: float, decimals: Iterable[int]) -> Iterable[tuple[int, float]]:
+    """(decimals, value) for every way an answer may write `source`: in each unit of `_SCALES`,
+    rounded to each number of decimals. `round` gives the double nearest the rounded decimal,
+    as `float` does for a written figure, so the two compare equal."""
+    for places in decimals:
+        for scale in _SCALES:
+            yield places, round(source / scale, places)
 
 
 def _figures(answer: str) -> list[tuple[str, float, int]]:
@@ -50,19 +51,27 @@ def _figures(answer: str) -> list[tuple[str, float, int]]:
 
 def unsupported_figures(answer: str, sources: Sequence[str]) -> list[str]:
     """The figures of `answer`, as written, that no number in `sources` gives; each once."""
-    known = {value for text in sources for _, value, _ in _numbers(text)}
+    figures = _figures(answer)
+    places = {d for _, _, d in figures}
+    given = {
+        rendering
+        for text in sources
+        for _, value, _ in _numbers(text)
+        for rendering in _renderings(value, places)
+    }
     flagged: list[str] = []
-    for written, value, decimals in _figures(answer):
-        if written not in flagged and not any(_gives(s, value, decimals) for s in known):
+    for written, value, decimals in figures:
+        if written not in flagged and (decimals, value) not in given:
             flagged.append(written)
     return flagged
 
 
 def supporting_spans(answer: str, source: str) -> list[tuple[int, int]]:
     """Where `source` gives a figure of `answer`: the (start, end) of each such number in it."""
-    figures = _figures(answer)
+    wanted = {(d, v) for _, v, d in _figures(answer)}
+    places = {d for d, _ in wanted}
     return [
         match.span()
         for match, value, _ in _numbers(source)
-        if any(_gives(value, v, d) for _, v, d in figures)
+        if any(r in wanted for r in _renderings(value, places))
     ]
