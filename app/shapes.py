@@ -25,16 +25,25 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 def unverified_figures(answer: Answer, question: str) -> list[str]:
     """Figures of an answer from documents that its sources and the question do not hold."""
-    return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], question)
+    return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], [question])
 
 
-def figures_not_in(text: str, sources: Sequence[dict[str, Any]], question: str) -> list[str]:
-    """`unverified_figures` for an answer as stored: sources as `citation_json` gives them. The
-    model saw each passage under its label ("[2] report.pdf, p. 79"), so page numbers count."""
+def figures_not_in(
+    text: str, sources: Sequence[dict[str, Any]], context: Sequence[str]
+) -> list[str]:
+    """`unverified_figures` for an answer as stored: sources as `citation_json` gives them, and
+    the other texts the model had (the question; in a conversation, the earlier questions and
+    sources: `source_texts`)."""
     if not sources:  # plain chat: nothing to check against
         return []
-    labels = [f"p. {s['page']}-{s.get('page_end', s['page'])}" for s in sources]
-    return unsupported_figures(text, [str(s["text"]) for s in sources] + labels + [question])
+    return unsupported_figures(text, [*source_texts(sources), *context])
+
+
+def source_texts(sources: Sequence[dict[str, Any]]) -> list[str]:
+    """What the model read of each source: its text, and its label ("[2] report.pdf, p. 79")
+    whose page number it may repeat."""
+    pages = [f"p. {s['page']}-{s.get('page_end', s['page'])}" for s in sources]
+    return [str(s["text"]) for s in sources] + pages
 
 
 def document_json(doc: Document) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from app.ui.errors import ui_error
 from app.ui.format import (
     ALL_DOCUMENTS,
     PageLink,
+    conversation_context,
     figures_note,
     sources_footer,
     sources_markdown,
@@ -52,22 +53,22 @@ def page_link(services: Services) -> PageLink:
 
 def display(messages: list[StoredMessage], link: PageLink | None = None) -> list[dict[str, str]]:
     """Stored turns -> the chatbot's messages."""
-    shown, question = [], ""
-    for m in messages:
+    shown = []
+    for at, m in enumerate(messages):
         content = m.content
         if m.role == "assistant":
-            content += answer_footer(m.content, m.sources, question, link)
-        else:
-            question = m.content
+            context = conversation_context(messages[:at])
+            content += answer_footer(m.content, m.sources, context, link)
         shown.append({"role": m.role, "content": content})
     return shown
 
 
 def answer_footer(
-    text: str, sources: list[dict[str, Any]], question: str, link: PageLink | None
+    text: str, sources: list[dict[str, Any]], context: list[str], link: PageLink | None
 ) -> str:
-    """What follows an answer on the page: its sources, then the figures they do not hold."""
-    return sources_footer(sources, link) + figures_note(text, sources, question)
+    """What follows an answer on the page: its sources, then the figures that they and the
+    conversation before it (`conversation_context`) do not hold."""
+    return sources_footer(sources, link) + figures_note(text, sources, context)
 
 
 def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
@@ -184,7 +185,10 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                     *shown,
                     {
                         "role": "assistant",
-                        "content": final + answer_footer(text, sources, message, link),
+                        "content": final
+                        + answer_footer(
+                            text, sources, [*conversation_context(prior), message], link
+                        ),
                     },
                 ],
                 sources_markdown(sources, link, text),

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.chats import StoredMessage
-from app.shapes import figures_not_in
+from app.shapes import figures_not_in, source_texts
 from rag.grounding import supporting_spans
 from rag.types import Document, FileResult, IngestProgress
 
@@ -74,9 +74,10 @@ def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = No
     return f"\n\n<small>Sources: {items}</small>"
 
 
-def figures_note(answer: str, sources: Sequence[dict[str, Any]], question: str = "") -> str:
-    """A line under an answer naming the figures its sources do not hold (`rag.grounding`)."""
-    flagged = figures_not_in(answer, sources, question)
+def figures_note(answer: str, sources: Sequence[dict[str, Any]], context: Sequence[str]) -> str:
+    """A line under an answer naming the figures its sources (and `context`, see
+    `app.shapes.figures_not_in`) do not hold (`rag.grounding`)."""
+    flagged = figures_not_in(answer, sources, context)
     if not flagged:
         return ""
     figures = ", ".join(html.escape(f) for f in flagged)
@@ -89,22 +90,30 @@ def figures_note(answer: str, sources: Sequence[dict[str, Any]], question: str =
 def conversation_markdown(title: str, messages: Sequence[StoredMessage]) -> str:
     """A conversation as a Markdown document: each question, and each answer with the sources it
     was given (file and page, cited or not) and the figures they do not hold."""
-    lines, question = [f"# {title}", ""], ""
-    for m in messages:
+    lines = [f"# {title}", ""]
+    for at, m in enumerate(messages):
         if m.role == "user":
-            question = m.content
             lines += [f"**You:** {m.content}", ""]
             continue
         lines += [f"**Quipu:** {m.content}", ""]
         for s in m.sources:
             cited = " (cited)" if s.get("cited") else ""
             lines.append(f"- [{s['number']}] {s['file']}, {_pages(s, None)}{cited}")
-        flagged = figures_not_in(m.content, m.sources, question)
+        flagged = figures_not_in(m.content, m.sources, conversation_context(messages[:at]))
         if flagged:
             lines.append(f"- Not in the sources: {', '.join(flagged)}")
         if m.sources:
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def conversation_context(earlier: Sequence[StoredMessage]) -> list[str]:
+    """What the model had from the turns before an answer, besides that answer's own sources:
+    the questions, and the sources of earlier answers (the conversation is sent whole)."""
+    texts: list[str] = []
+    for m in earlier:
+        texts += [m.content] if m.role == "user" else source_texts(m.sources)
+    return texts
 
 
 def library_rows(docs: Sequence[Document]) -> list[list[Any]]:

@@ -45,20 +45,31 @@ def test_pages_link_to_the_pdf_when_a_copy_is_kept():
 def test_an_answer_shows_the_figures_its_sources_do_not_hold_live_and_reloaded():
     from app.chats import StoredMessage
     from app.ui.chat_tab import answer_footer, display
+    from app.ui.format import conversation_context
 
     given = {**source(1, 79, cited=True), "text": "Revenue was 4,512 in 2022."}
     answer = "Revenue was 4,512 [1] (p. 79), up from 3,977 for the 1,200 stores."
-    live = answer_footer(answer, [given], "How did the 1,200 stores do?", None)
+    live = answer_footer(answer, [given], ["How did the 1,200 stores do?"], None)
     assert "Not in the sources: 3,977. Check these figures" in live
     assert "4,512" not in live.split("Not in the sources")[1]  # in the source
-    reloaded = display(
-        [
-            StoredMessage("user", "How did the 1,200 stores do?", []),
-            StoredMessage("assistant", answer, [given]),
-        ]
-    )
-    assert reloaded[1]["content"] == answer + live
-    plain = answer_footer("About 3,977 people.", [], "hi", None)
+    # A follow-up may use what the conversation's earlier sources and questions hold.
+    later = {**source(2, 80), "text": "Costs were 1,020."}
+    follow_up = "Costs were 1,020 against revenue of 4,512, for 1,200 stores; margin 77.4%."
+    conversation = [
+        StoredMessage("user", "How did the 1,200 stores do?", []),
+        StoredMessage("assistant", answer, [given]),
+        StoredMessage("user", "And the costs?", []),
+        StoredMessage("assistant", follow_up, [later]),
+    ]
+    earlier = [*conversation_context(conversation[:2]), "And the costs?"]
+    live_follow_up = answer_footer(follow_up, [later], earlier, None)
+    assert "Not in the sources: 77.4. Check" in live_follow_up
+    reloaded = display(conversation)
+    assert [reloaded[1]["content"], reloaded[3]["content"]] == [
+        answer + live,
+        follow_up + live_follow_up,
+    ]
+    plain = answer_footer("About 3,977 people.", [], ["hi"], None)
     assert plain == "", "plain chat has no sources to check against"
 
 
