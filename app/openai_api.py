@@ -112,6 +112,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             return _error(400, "the last message must be the user's question")
         history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
+        asked = [m.text() for m in turns if m.role == "user"]  # figures they give are known
         cancel = threading.Event()  # set when a streaming client goes away
         try:
             parts = services.answerer.ask(
@@ -127,7 +128,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return StreamingResponse(
-                _events(completion_id, body.model, first, parts, cancel, turns[-1].text()),
+                _events(completion_id, body.model, first, parts, cancel, asked),
                 media_type="text/event-stream",
             )
         text, answer = _collect(first, parts)
@@ -145,7 +146,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                     }
                 ],
                 "sources": [citation_json(c) for c in answer.citations] if answer else [],
-                "unverified": unverified_figures(answer, turns[-1].text()) if answer else [],
+                "unverified": unverified_figures(answer, *asked) if answer else [],
             }
         )
 
@@ -175,7 +176,7 @@ def _events(
     first: str | Answer,
     parts: Iterator[str | Answer],
     cancel: threading.Event,
-    question: str,
+    asked: list[str],
 ) -> Iterator[str]:
     """Server-sent events in OpenAI's chunk format; sources (and the figures they do not hold)
     ride on the last chunk."""
@@ -204,7 +205,7 @@ def _events(
                     {},
                     "stop",
                     sources=[citation_json(c) for c in answer.citations],
-                    unverified=unverified_figures(answer, question),
+                    unverified=unverified_figures(answer, *asked),
                 )
     except Exception as exc:  # the stream has started: report in-band, as OpenAI servers do
         yield f"data: {json.dumps({'error': {'message': describe(exc)}})}\n\n"

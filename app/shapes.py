@@ -23,9 +23,10 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def unverified_figures(answer: Answer, question: str) -> list[str]:
-    """Figures of an answer from documents that its sources and the question do not hold."""
-    return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], [question])
+def unverified_figures(answer: Answer, *questions: str) -> list[str]:
+    """Figures of an answer from documents that its sources and the questions asked (this one,
+    and earlier ones in the conversation) do not hold."""
+    return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], questions)
 
 
 def figures_not_in(
