@@ -33,8 +33,7 @@ def figures_not_in(
     text: str, sources: Sequence[dict[str, Any]], context: Sequence[str]
 ) -> list[str]:
     """`unverified_figures` for an answer as stored: sources as `citation_json` gives them, and
-    the other texts the model had (the question; in a conversation, the earlier questions and
-    sources: `source_texts`)."""
+    the other texts the model had (the questions)."""
     if not sources:  # plain chat: nothing to check against
         return []
     return unsupported_figures(text, [*source_texts(sources), *context])

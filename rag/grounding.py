@@ -12,6 +12,7 @@ it is not in the sources, and the reader should see how it was made.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 
@@ -35,43 +36,66 @@ def _is_checked(value: float, decimals: int) -> bool:
     return not (decimals == 0 and (value < 10 or 1900 <= value <= 2100))
 
 
-def _renderings(source: float, decimals: Iterable[int]) -> Iterable[tuple[int, float]]:
-    """(decimals, value) for every way an answer may write `source`: in each unit of `_SCALES`,
-    rounded to each number of decimals. `round` gives the double nearest the rounded decimal,
-    as `float` does for a written figure, so the two compare equal."""
-    for places in decimals:
-        for scale in _SCALES:
-            yield places, round(source / scale, places)
-
-
 def _figures(answer: str) -> list[tuple[str, float, int]]:
     """The checked figures of an answer: (as written, value, decimals)."""
     return [(m.group(0), v, d) for m, v, d in _numbers(answer) if _is_checked(v, d)]
 
 
+def _gives(source: float, value: float, decimals: int) -> bool:
+    """Whether `source`, in some unit of `_SCALES`, rounds to `value` at `decimals`. `round`
+    gives the double nearest the rounded decimal, as `float` does for a written figure."""
+    return any(round(source / scale, decimals) == value for scale in _SCALES)
+
+
+class KnownFigures:
+    """The numbers of some texts (sources, questions), for checking answers against; texts can
+    be added as a conversation goes on, each read once."""
+
+    def __init__(self, texts: Iterable[str] = ()) -> None:
+        self._values: list[float] = []
+        self._sorted = True
+        self.add(texts)
+
+    def add(self, texts: Iterable[str]) -> None:
+        """Read more texts."""
+        for text in texts:
+            self._values += [value for _, value, _ in _numbers(text)]
+            self._sorted = False
+
+    def gives(self, value: float, decimals: int) -> bool:
+        """Whether a known number gives `value` at `decimals` (see the module's rules)."""
+        if not self._sorted:
+            self._values.sort()
+            self._sorted = True
+        half = 0.5 * 10.0**-decimals
+        for scale in _SCALES:  # the numbers that could round to it, then the exact test
+            low, high = (value - half) * scale, (value + half) * scale
+            at = bisect.bisect_left(self._values, low - abs(low) * 1e-9)
+            while at < len(self._values) and self._values[at] <= high + abs(high) * 1e-9:
+                if round(self._values[at] / scale, decimals) == value:
+                    return True
+                at += 1
+        return False
+
+    def unsupported(self, answer: str) -> list[str]:
+        """The figures of `answer`, as written, that no known number gives; each once."""
+        flagged: list[str] = []
+        for written, value, decimals in _figures(answer):
+            if written not in flagged and not self.gives(value, decimals):
+                flagged.append(written)
+        return flagged
+
+
 def unsupported_figures(answer: str, sources: Sequence[str]) -> list[str]:
     """The figures of `answer`, as written, that no number in `sources` gives; each once."""
-    figures = _figures(answer)
-    places = {d for _, _, d in figures}
-    given = {
-        rendering
-        for text in sources
-        for _, value, _ in _numbers(text)
-        for rendering in _renderings(value, places)
-    }
-    flagged: list[str] = []
-    for written, value, decimals in figures:
-        if written not in flagged and (decimals, value) not in given:
-            flagged.append(written)
-    return flagged
+    return KnownFigures(sources).unsupported(answer)
 
 
 def supporting_spans(answer: str, source: str) -> list[tuple[int, int]]:
     """Where `source` gives a figure of `answer`: the (start, end) of each such number in it."""
-    wanted = {(d, v) for _, v, d in _figures(answer)}
-    places = {d for d, _ in wanted}
+    figures = _figures(answer)
     return [
         match.span()
         for match, value, _ in _numbers(source)
-        if any(r in wanted for r in _renderings(value, places))
+        if any(_gives(value, v, d) for _, v, d in figures)
     ]

@@ -16,10 +16,10 @@ from app.ui.errors import ui_error
 from app.ui.format import (
     ALL_DOCUMENTS,
     PageLink,
-    conversation_context,
     figures_note,
     sources_footer,
     sources_markdown,
+    unverified,
 )
 from app.wiring import Services
 
@@ -53,22 +53,18 @@ def page_link(services: Services) -> PageLink:
 
 def display(messages: list[StoredMessage], link: PageLink | None = None) -> list[dict[str, str]]:
     """Stored turns -> the chatbot's messages."""
-    shown = []
-    for at, m in enumerate(messages):
-        content = m.content
-        if m.role == "assistant":
-            context = conversation_context(messages[:at])
-            content += answer_footer(m.content, m.sources, context, link)
-        shown.append({"role": m.role, "content": content})
-    return shown
+    return [
+        {"role": m.role, "content": m.content + answer_footer(m, flagged, link)}
+        for m, flagged in zip(messages, unverified(messages), strict=True)
+    ]
 
 
-def answer_footer(
-    text: str, sources: list[dict[str, Any]], context: list[str], link: PageLink | None
-) -> str:
-    """What follows an answer on the page: its sources, then the figures that they and the
-    conversation before it (`conversation_context`) do not hold."""
-    return sources_footer(sources, link) + figures_note(text, sources, context)
+def answer_footer(m: StoredMessage, flagged: list[str], link: PageLink | None) -> str:
+    """What follows an answer on the page: its sources, then the figures nothing the model had
+    holds (`app.ui.format.unverified`); nothing under a question."""
+    if m.role != "assistant":
+        return ""
+    return sources_footer(m.sources, link) + figures_note(flagged)
 
 
 def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
@@ -180,15 +176,15 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             sources = [citation_json(c) for c in answer.citations] if answer else []
             final = text + ("\n\n*(stopped)*" if answer and answer.stopped else "")
             services.chats.append(chat_id, "assistant", final, sources)
+            asked = StoredMessage("user", message, [])
+            answered = StoredMessage("assistant", final, sources)
+            flagged = unverified([*prior, asked, answered])[-1]
             yield (
                 [
                     *shown,
                     {
                         "role": "assistant",
-                        "content": final
-                        + answer_footer(
-                            text, sources, [*conversation_context(prior), message], link
-                        ),
+                        "content": final + answer_footer(answered, flagged, link),
                     },
                 ],
                 sources_markdown(sources, link, text),

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.chats import StoredMessage
-from app.shapes import figures_not_in, source_texts
-from rag.grounding import supporting_spans
+from app.shapes import source_texts
+from rag.grounding import KnownFigures, supporting_spans
 from rag.types import Document, FileResult, IngestProgress
 
 ALL_DOCUMENTS = "All documents"
@@ -74,10 +74,8 @@ def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = No
     return f"\n\n<small>Sources: {items}</small>"
 
 
-def figures_note(answer: str, sources: Sequence[dict[str, Any]], context: Sequence[str]) -> str:
-    """A line under an answer naming the figures its sources (and `context`, see
-    `app.shapes.figures_not_in`) do not hold (`rag.grounding`)."""
-    flagged = figures_not_in(answer, sources, context)
+def figures_note(flagged: Sequence[str]) -> str:
+    """A line under an answer naming the figures its sources do not hold (`unverified`)."""
     if not flagged:
         return ""
     figures = ", ".join(html.escape(f) for f in flagged)
@@ -87,11 +85,27 @@ def figures_note(answer: str, sources: Sequence[dict[str, Any]], context: Sequen
     )
 
 
+def unverified(messages: Sequence[StoredMessage]) -> list[list[str]]:
+    """For each turn of a conversation, the figures of an answer from documents that nothing the
+    model had holds: its sources, and from the turns before, the questions and the sources of
+    earlier answers (the conversation is sent whole). One pass, each text read once."""
+    known = KnownFigures()
+    flagged: list[list[str]] = []
+    for m in messages:
+        if m.role == "user":
+            known.add([m.content])
+            flagged.append([])
+        else:
+            known.add(source_texts(m.sources))
+            flagged.append(known.unsupported(m.content) if m.sources else [])
+    return flagged
+
+
 def conversation_markdown(title: str, messages: Sequence[StoredMessage]) -> str:
     """A conversation as a Markdown document: each question, and each answer with the sources it
     was given (file and page, cited or not) and the figures they do not hold."""
     lines = [f"# {title}", ""]
-    for at, m in enumerate(messages):
+    for m, flagged in zip(messages, unverified(messages), strict=True):
         if m.role == "user":
             lines += [f"**You:** {m.content}", ""]
             continue
@@ -99,21 +113,11 @@ def conversation_markdown(title: str, messages: Sequence[StoredMessage]) -> str:
         for s in m.sources:
             cited = " (cited)" if s.get("cited") else ""
             lines.append(f"- [{s['number']}] {s['file']}, {_pages(s, None)}{cited}")
-        flagged = figures_not_in(m.content, m.sources, conversation_context(messages[:at]))
         if flagged:
             lines.append(f"- Not in the sources: {', '.join(flagged)}")
         if m.sources:
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def conversation_context(earlier: Sequence[StoredMessage]) -> list[str]:
-    """What the model had from the turns before an answer, besides that answer's own sources:
-    the questions, and the sources of earlier answers (the conversation is sent whole)."""
-    texts: list[str] = []
-    for m in earlier:
-        texts += [m.content] if m.role == "user" else source_texts(m.sources)
-    return texts
 
 
 def library_rows(docs: Sequence[Document]) -> list[list[Any]]:

@@ -42,16 +42,13 @@ def test_pages_link_to_the_pdf_when_a_copy_is_kept():
     )
 
 
-def test_an_answer_shows_the_figures_its_sources_do_not_hold_live_and_reloaded():
+def test_answers_show_the_figures_nothing_the_model_had_holds():
     from app.chats import StoredMessage
-    from app.ui.chat_tab import answer_footer, display
-    from app.ui.format import conversation_context
+    from app.ui.chat_tab import display
+    from app.ui.format import unverified
 
     given = {**source(1, 79, cited=True), "text": "Revenue was 4,512 in 2022."}
     answer = "Revenue was 4,512 [1] (p. 79), up from 3,977 for the 1,200 stores."
-    live = answer_footer(answer, [given], ["How did the 1,200 stores do?"], None)
-    assert "Not in the sources: 3,977. Check these figures" in live
-    assert "4,512" not in live.split("Not in the sources")[1]  # in the source
     # A follow-up may use what the conversation's earlier sources and questions hold.
     later = {**source(2, 80), "text": "Costs were 1,020."}
     follow_up = "Costs were 1,020 against revenue of 4,512, for 1,200 stores; margin 77.4%."
@@ -60,17 +57,17 @@ def test_an_answer_shows_the_figures_its_sources_do_not_hold_live_and_reloaded()
         StoredMessage("assistant", answer, [given]),
         StoredMessage("user", "And the costs?", []),
         StoredMessage("assistant", follow_up, [later]),
+        StoredMessage("user", "Say hi", []),
+        StoredMessage("assistant", "Hi! About 3,977 people say hi.", []),  # plain chat
     ]
-    earlier = [*conversation_context(conversation[:2]), "And the costs?"]
-    live_follow_up = answer_footer(follow_up, [later], earlier, None)
-    assert "Not in the sources: 77.4. Check" in live_follow_up
-    reloaded = display(conversation)
-    assert [reloaded[1]["content"], reloaded[3]["content"]] == [
-        answer + live,
-        follow_up + live_follow_up,
-    ]
-    plain = answer_footer("About 3,977 people.", [], ["hi"], None)
-    assert plain == "", "plain chat has no sources to check against"
+    assert unverified(conversation) == [[], ["3,977"], [], ["77.4"], [], []]
+    shown = [m["content"] for m in display(conversation)]
+    assert shown[0] == "How did the 1,200 stores do?"
+    assert shown[1].endswith(
+        "Not in the sources: 3,977. Check these figures against the pages.</small>"
+    )
+    assert "Not in the sources: 77.4." in shown[3]
+    assert "Not in the sources" not in shown[5], "plain chat has no sources to check against"
 
 
 def test_the_sources_panel_marks_the_numbers_that_give_the_answer_s_figures():
