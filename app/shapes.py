@@ -26,17 +26,10 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 def unverified_figures(answer: Answer, *questions: str) -> list[str]:
     """Figures of an answer from documents that its sources and the questions asked (this one,
     and earlier ones in the conversation) do not hold."""
-    return figures_not_in(answer.text, [citation_json(c) for c in answer.citations], questions)
-
-
-def figures_not_in(
-    text: str, sources: Sequence[dict[str, Any]], context: Sequence[str]
-) -> list[str]:
-    """`unverified_figures` for an answer as stored: sources as `citation_json` gives them, and
-    the other texts the model had (the questions)."""
-    if not sources:  # plain chat: nothing to check against
+    if not answer.citations:  # plain chat: nothing to check against
         return []
-    return unsupported_figures(text, [*source_texts(sources), *context])
+    sources = [citation_json(c) for c in answer.citations]
+    return unsupported_figures(answer.text, [*source_texts(sources), *questions])
 
 
 def source_texts(sources: Sequence[dict[str, Any]]) -> list[str]:
