@@ -169,6 +169,11 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def exports_dir(self) -> Path:
+        """Conversations exported from the page (which may serve files from here)."""
+        return self.data_dir / "exports"
+
+    @property
     def chats_db(self) -> Path:
         """The conversations database."""
         return self.data_dir / "chats.sqlite3"

@@ -192,7 +192,7 @@ def _register_export(
             title = titles.get(chat_id, "Conversation")
             text = conversation_markdown(title, services.chats.messages(chat_id))
             slug = "-".join(re.findall(r"\w+", title.lower()))[:48] or "conversation"
-            path = exports_dir(services) / f"quipu-{slug}.md"
+            path = services.settings.exports_dir / f"quipu-{slug}.md"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         except Exception as exc:
@@ -206,11 +206,6 @@ def _register_export(
         queue=False,
         api_visibility="private",
     )
-
-
-def exports_dir(services: Services) -> Path:
-    """Where exported conversations are written (the page may serve files from here)."""
-    return services.settings.data_dir / "exports"
 
 
 def _register_api(services: Services) -> None:
@@ -326,7 +321,7 @@ def launch(
         max_file_size=f"{ui.max_upload_mb}mb",
         # Only the kept PDFs, for the Sources panel's links to cited pages.
         allowed_paths=[
-            str(exports_dir(services)),
+            str(services.settings.exports_dir),
             *([str(services.originals.folder)] if services.originals else []),
         ],
         auth=credentials or None,
