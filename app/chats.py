@@ -30,6 +30,11 @@ CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id,
 """
 
 
+def _title(text: str) -> str:
+    """A conversation's title from its first question: one line, at most 80 characters."""
+    return " ".join(text.split())[:80] or "New chat"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -100,7 +105,7 @@ class ChatStore:
 
     def create(self, title: str) -> int:
         """A new conversation; returns its id."""
-        title = " ".join(title.split())[:80] or "New chat"
+        title = _title(title)
         with self._db() as db:
             now = _now()
             cur = db.execute(
@@ -142,6 +147,26 @@ class ChatStore:
                 (conversation_id, role, content, json.dumps(sources or []), now),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+
+    def truncate(self, conversation_id: int, keep: int) -> None:
+        """Keep a conversation's first `keep` turns and drop the rest (a question asked again,
+        edited or taken back drops what followed it)."""
+        with self._db() as db:
+            db.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND id NOT IN "
+                "(SELECT id FROM messages WHERE conversation_id = ? ORDER BY id LIMIT ?)",
+                (conversation_id, conversation_id, max(0, keep)),
+            )
+            db.execute(
+                "UPDATE conversations SET updated = ? WHERE id = ?", (_now(), conversation_id)
+            )
+
+    def retitle(self, conversation_id: int, title: str) -> None:
+        """Rename a conversation (as `create` shortens titles)."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?", (_title(title), conversation_id)
+            )
 
     def delete(self, conversation_id: int) -> None:
         """Remove a conversation and its messages."""

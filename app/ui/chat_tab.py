@@ -87,7 +87,9 @@ def build(services: Services) -> ChatTab:
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
                 label="Conversation",
+                show_label=False,  # a floating label covered the top message
                 height=520,
+                editable="user",  # a question can be edited and asked again
                 elem_id="quipu-chatbot",
                 buttons=["copy"],
                 feedback_options=None,
@@ -123,24 +125,31 @@ def build(services: Services) -> ChatTab:
 
 
 def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
-    """Wire the tab's events."""
+    """Wire the tab's events: ask (Send, Enter), Stop, and on the conversation itself retry the
+    last question, take it back (undo) or edit an earlier one. The last three drop what followed
+    that question from the stored conversation, as from the page."""
     link = page_link(services)
 
-    def respond(
+    def answer(
         message: str,
         chat_id: int | None,
         use_docs: bool,
         doc_filter: str,
         request: gr.Request,
+        *,
+        keep: int | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        message = (message or "").strip()
-        if not message:
-            raise gr.Error("Type a question first.", duration=5)
+        """Ask `message` in the conversation (a new one when None), after its first `keep` turns
+        when given; yields the tab's outputs as the answer streams."""
         key = request.session_hash or "anonymous"
         cancel = services.cancellations.start(key)
         try:
             if chat_id is None:
                 chat_id = services.chats.create(message)
+            if keep is not None:
+                services.chats.truncate(chat_id, keep)
+                if keep == 0:  # the first question changed: so does the title
+                    services.chats.retitle(chat_id, message)
             prior = services.chats.messages(chat_id)
             history = [{"role": m.role, "content": m.content} for m in prior]
             shown = [*display(prior, link), {"role": "user", "content": message}]
@@ -150,20 +159,25 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 [*shown, {"role": "assistant", "content": "…"}],
                 "*Searching your documents…*" if use_docs else "",
                 chat_id,
-                "",
+                "" if keep is None else gr.skip(),  # a retry or an edit leaves the box alone
                 convs,
             )
             files = None if doc_filter in (None, "", ALL_DOCUMENTS) else [doc_filter]
-            text, answer = "", None
+            text, ended = "", None
             for batch in in_background(
                 lambda: services.answerer.ask(
-                    message, history, use_documents=use_docs, file_names=files, cancel=cancel
+                    message,
+                    history,
+                    # On, with an empty library: plain chat, as the checkbox's note says.
+                    use_documents=None if use_docs else False,
+                    file_names=files,
+                    cancel=cancel,
                 ),
                 interval_s=services.settings.ui.stream_interval_s,  # coalesced updates
                 cancel=cancel,
             ):
-                pieces, ended = split_answer(batch)
-                answer = ended or answer
+                pieces, last = split_answer(batch)
+                ended = last or ended
                 if pieces:
                     text += pieces
                     yield (
@@ -173,8 +187,8 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                         gr.skip(),
                         gr.skip(),
                     )
-            sources = [citation_json(c) for c in answer.citations] if answer else []
-            final = text + ("\n\n*(stopped)*" if answer and answer.stopped else "")
+            sources = [citation_json(c) for c in ended.citations] if ended else []
+            final = text + ("\n\n*(stopped)*" if ended and ended.stopped else "")
             services.chats.append(chat_id, "assistant", final, sources)
             asked = StoredMessage("user", message, [])
             answered = StoredMessage("assistant", final, sources)
@@ -199,19 +213,70 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         finally:
             services.cancellations.finish(key, cancel)
 
+    def respond(
+        message: str, chat_id: int | None, use_docs: bool, doc_filter: str, request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
+        message = (message or "").strip()
+        if not message:
+            raise gr.Error("Type a question first.", duration=5)
+        yield from answer(message, chat_id, use_docs, doc_filter, request)
+
+    def asked_at(chat_id: int | None, index: int | tuple[int, int]) -> tuple[int, int, str]:
+        """(conversation, position, text) of the stored question the chatbot's message `index`
+        shows (the chatbot shows the stored turns one to one)."""
+        position = index[0] if isinstance(index, tuple | list) else int(index)
+        messages = services.chats.messages(chat_id) if chat_id is not None else []
+        if chat_id is None or not 0 <= position < len(messages):
+            raise gr.Error("That question is no longer in this conversation.", duration=5)
+        if messages[position].role != "user":
+            raise gr.Error("Only a question can be asked again.", duration=5)
+        return chat_id, position, messages[position].content
+
+    def retry(
+        data: gr.RetryData,
+        chat_id: int | None,
+        use_docs: bool,
+        doc_filter: str,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        chat_id, position, question = asked_at(chat_id, data.index)
+        yield from answer(question, chat_id, use_docs, doc_filter, request, keep=position)
+
+    def edit(
+        data: gr.EditData,
+        chat_id: int | None,
+        use_docs: bool,
+        doc_filter: str,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        chat_id, position, _ = asked_at(chat_id, data.index)
+        question = str(data.value or "").strip()
+        if not question:
+            raise gr.Error("An empty question cannot be asked.", duration=5)
+        yield from answer(question, chat_id, use_docs, doc_filter, request, keep=position)
+
+    def undo(data: gr.UndoData, chat_id: int | None) -> tuple[Any, ...]:
+        """Take the last question and its answer back; the question returns to the box."""
+        chat_id, position, question = asked_at(chat_id, data.index)
+        services.chats.truncate(chat_id, position)
+        messages = services.chats.messages(chat_id)
+        return display(messages, link), last_sources(messages, link), chat_id, question, gr.skip()
+
     def stop(request: gr.Request) -> None:
         services.cancellations.cancel(request.session_hash or "anonymous")
 
     outputs = [tab.chatbot, tab.sources, tab.chat_id, tab.question, conversations]
     inputs = [tab.question, tab.chat_id, tab.use_docs, tab.doc_filter]
+    options: dict[str, Any] = {
+        "outputs": outputs,
+        "concurrency_id": "llm",  # one answer at a time; an undo waits for the answer it undoes
+        "concurrency_limit": 1,
+        "show_progress": "minimal",
+        "api_visibility": "private",
+    }
     for trigger in (tab.send.click, tab.question.submit):
-        trigger(
-            respond,
-            inputs=inputs,
-            outputs=outputs,
-            concurrency_id="llm",
-            concurrency_limit=1,
-            show_progress="minimal",
-            api_visibility="private",
-        )
+        trigger(respond, inputs=inputs, **options)
+    tab.chatbot.retry(retry, inputs=inputs[1:], **options)
+    tab.chatbot.edit(edit, inputs=inputs[1:], **options)
+    tab.chatbot.undo(undo, inputs=[tab.chat_id], **options)
     tab.stop.click(stop, queue=False, api_visibility="private")

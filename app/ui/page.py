@@ -168,11 +168,12 @@ def _register_sidebar(
         outputs=[chat.chatbot, chat.sources, chat.chat_id],
         api_visibility="private",
     )
-    new_chat.click(
-        start_new,
-        outputs=[chat.chatbot, chat.sources, chat.chat_id, conversations],
-        api_visibility="private",
-    )
+    for trigger in (new_chat.click, chat.chatbot.clear):  # the chatbot's own Clear: a new chat
+        trigger(
+            start_new,
+            outputs=[chat.chatbot, chat.sources, chat.chat_id, conversations],
+            api_visibility="private",
+        )
     delete_chat.click(
         remove,
         inputs=[chat.chat_id],

@@ -1,6 +1,7 @@
 """A person's session in headless Chromium: upload a PDF, ask, watch the answer stream, read the
 source and open the PDF at its page. Saves screenshots under test-artifacts/ for review."""
 
+import sqlite3
 import time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -154,3 +155,97 @@ def test_stop_ends_the_answer_at_once(page, running_app):
     time.sleep(1.0)
     assert bot_text(page) == stopped, "nothing streams in after Stop"
     page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
+
+
+def newest_conversation(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "chats.sqlite3") as db:
+        return int(db.execute("SELECT coalesce(max(id), 0) FROM conversations").fetchone()[0])
+
+
+def stored_turns(data_dir: Path, conversation: int) -> list[tuple[int, str, str]]:
+    """(id, role, text) of a conversation's stored turns."""
+    with sqlite3.connect(data_dir / "chats.sqlite3") as db:
+        rows = db.execute(
+            "SELECT id, role, content FROM messages WHERE conversation_id = ? ORDER BY id",
+            (conversation,),
+        ).fetchall()
+    return [(int(i), str(role), str(text)) for i, role, text in rows]
+
+
+def wait_for_turns(
+    data_dir: Path, conversation: int, check, timeout_s: float = 60.0
+) -> list[tuple[int, str, str]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        turns = stored_turns(data_dir, conversation)
+        if check(turns):
+            return turns
+        time.sleep(0.1)
+    raise AssertionError(f"never got there: {stored_turns(data_dir, conversation)}")
+
+
+def test_retry_edit_and_undo_a_question(page, running_app):
+    """The conversation's own buttons: Retry answers the last question again, Edit asks an
+    earlier one anew, Undo takes the last one back into the box; each drops what followed, in
+    the stored conversation as on the page. Clear starts a new chat and deletes nothing."""
+    from playwright.sync_api import expect
+
+    data = running_app.data_dir
+    page.goto(running_app.url)
+    page.get_by_label("Answer from my documents").uncheck()
+    chat = page.locator("#quipu-chatbot")
+    bubbles = chat.locator(".message.user, .message.bot")
+    box = page.locator("#quipu-question textarea")
+
+    earlier = newest_conversation(data)
+    box.fill("Name a colour.")
+    page.locator("#quipu-send").click()
+    deadline = time.monotonic() + 30
+    while newest_conversation(data) == earlier and time.monotonic() < deadline:
+        time.sleep(0.1)
+    this = newest_conversation(data)
+    assert this > earlier
+
+    def answered(turns: int):
+        return lambda t: len(t) == turns and t[-1][1] == "assistant"
+
+    first = wait_for_turns(data, this, answered(2))
+    assert first[0][1:] == ("user", "Name a colour.")
+
+    chat.get_by_label("Retry").click()  # answered again: new stored turns replace the old
+    again = wait_for_turns(data, this, lambda t: answered(2)(t) and t[0][0] > first[-1][0])
+    assert again[0][1:] == ("user", "Name a colour.")
+    expect(bubbles).to_have_count(2, timeout=30_000)
+
+    box.fill("Name a fruit.")
+    page.locator("#quipu-send").click()
+    wait_for_turns(data, this, answered(4))
+    expect(bubbles).to_have_count(4, timeout=30_000)
+    chat.get_by_label("Edit").first.click()  # the first question, edited: the rest goes
+    chat.locator("textarea").first.fill("Name an animal.")
+    chat.get_by_label("Submit").click()
+    edited = wait_for_turns(
+        data, this, lambda t: answered(2)(t) and t[0][1:] == ("user", "Name an animal.")
+    )
+    expect(bubbles).to_have_count(2, timeout=30_000)
+    expect(chat).not_to_contain_text("Name a fruit.")
+    # The conversation is titled by its first question, as edited.
+    expect(page.locator("#quipu-conversations")).to_contain_text("Name an animal.")
+    expect(page.locator("#quipu-conversations")).not_to_contain_text("Name a colour.")
+
+    chat.get_by_label("Undo").first.click()  # back into the box, gone from the conversation
+    wait_for_turns(data, this, lambda t: t == [])
+    expect(box).to_have_value("Name an animal.")
+    expect(bubbles).to_have_count(0, timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "undone.png"), full_page=True)
+
+    page.locator("#quipu-send").click()
+    kept = wait_for_turns(data, this, answered(2))
+    assert kept[0][0] > edited[-1][0]
+    chat.get_by_label("Clear").click()  # a new chat; the last one stays in the sidebar
+    expect(bubbles).to_have_count(0, timeout=30_000)
+    box.fill("Name a planet.")
+    page.locator("#quipu-send").click()
+    wait_for_turns(data, this + 1, answered(2))
+    assert stored_turns(data, this) == kept
+    expect(page.locator("#quipu-conversations")).to_contain_text("Name an animal.")
