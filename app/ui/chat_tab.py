@@ -14,7 +14,6 @@ from app.shapes import citation_json
 from app.streaming import in_background, split_answer
 from app.ui.errors import ui_error
 from app.ui.format import (
-    ALL_DOCUMENTS,
     PageLink,
     figures_note,
     sources_footer,
@@ -75,6 +74,12 @@ def last_sources(messages: list[StoredMessage], link: PageLink | None = None) ->
     return ""
 
 
+def picked_documents(picked: list[str] | str | None) -> list[str] | None:
+    """The documents picked under "Search in" (names), or None for all of them."""
+    names = [picked] if isinstance(picked, str) else list(picked or [])
+    return [name for name in names if name] or None
+
+
 def conversation_choices(services: Services) -> list[tuple[str, int]]:
     """Sidebar entries: (title, id), most recent first."""
     return [(c.title, c.id) for c in services.chats.conversations()]
@@ -112,10 +117,13 @@ def build(services: Services) -> ChatTab:
                     info="Off: plain chat with the model. With an empty library it chats plainly.",
                 )
                 doc_filter = gr.Dropdown(
-                    choices=[ALL_DOCUMENTS],
-                    value=ALL_DOCUMENTS,
+                    choices=[],
+                    value=[],
+                    multiselect=True,
                     label="Search in",
+                    info="All documents, or only those picked here.",
                     interactive=True,
+                    elem_id="quipu-doc-filter",
                 )
         with gr.Column(scale=2):
             sources = gr.Markdown(
@@ -134,7 +142,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         message: str,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: str,
+        doc_filter: list[str] | str | None,
         request: gr.Request,
         *,
         keep: int | None = None,
@@ -162,7 +170,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 "" if keep is None else gr.skip(),  # a retry or an edit leaves the box alone
                 convs,
             )
-            files = None if doc_filter in (None, "", ALL_DOCUMENTS) else [doc_filter]
+            files = picked_documents(doc_filter)
             text, ended = "", None
             for batch in in_background(
                 lambda: services.answerer.ask(
@@ -214,7 +222,11 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             services.cancellations.finish(key, cancel)
 
     def respond(
-        message: str, chat_id: int | None, use_docs: bool, doc_filter: str, request: gr.Request
+        message: str,
+        chat_id: int | None,
+        use_docs: bool,
+        doc_filter: list[str] | str | None,
+        request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         message = (message or "").strip()
         if not message:
@@ -236,7 +248,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         data: gr.RetryData,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: str,
+        doc_filter: list[str] | str | None,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         chat_id, position, question = asked_at(chat_id, data.index)
@@ -246,7 +258,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         data: gr.EditData,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: str,
+        doc_filter: list[str] | str | None,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         chat_id, position, _ = asked_at(chat_id, data.index)

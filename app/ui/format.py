@@ -11,7 +11,6 @@ from app.shapes import source_texts
 from rag.grounding import KnownFigures, supporting_spans
 from rag.types import Document, FileResult, IngestProgress
 
-ALL_DOCUMENTS = "All documents"
 _PASSAGE_CHARS = 700
 
 # A source (as `app.shapes.citation_json` gives it) -> the address that opens its page, if any.

@@ -13,7 +13,6 @@ import gradio as gr
 
 from app.ui.errors import ui_error
 from app.ui.format import (
-    ALL_DOCUMENTS,
     library_rows,
     progress_fraction,
     progress_text,
@@ -75,14 +74,15 @@ def build(services: Services) -> LibraryTab:
     return LibraryTab(upload, password, report, table, to_delete, delete)
 
 
-def library_updates(services: Services) -> tuple[Any, Any, Any]:
-    """Fresh table, delete choices and chat filter choices."""
+def library_updates(services: Services, picked: list[str] | None = None) -> tuple[Any, Any, Any]:
+    """Fresh table, delete choices and chat filter choices; of the documents `picked` in the
+    chat's filter, those still in the library stay picked."""
     docs = services.store.documents()
     names = [d.file_name for d in docs]
     return (
         gr.Dataframe(value=library_rows(docs), headers=HEADERS),
         gr.Dropdown(choices=names, value=None),
-        gr.Dropdown(choices=[ALL_DOCUMENTS, *names], value=ALL_DOCUMENTS),
+        gr.Dropdown(choices=names, value=[n for n in picked or [] if n in names]),
     )
 
 
@@ -160,15 +160,18 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
     """Wire the tab's events; `doc_filter` is the chat tab's document picker, kept in sync."""
 
     def on_upload(
-        files: list[str] | None, password: str, progress: gr.Progress = gr.Progress()
+        files: list[str] | None,
+        password: str,
+        picked: list[str] | None,
+        progress: gr.Progress = gr.Progress(),
     ) -> tuple[Any, ...]:
         try:
             report = ingest_files(services, files, progress, password)
         except Exception as exc:
             raise ui_error(exc) from exc
-        return (None, report_markdown(report.results), *library_updates(services))
+        return (None, report_markdown(report.results), *library_updates(services, picked))
 
-    def on_delete(name: str | None) -> tuple[Any, ...]:
+    def on_delete(name: str | None, picked: list[str] | None) -> tuple[Any, ...]:
         if not name:
             raise gr.Error("Choose a document to delete.", duration=5)
         try:
@@ -178,12 +181,12 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
             raise ui_error(exc) from exc
         services.library_changed()
         gr.Info(f"Deleted {name}")
-        return (f"Deleted **{name}**.", *library_updates(services))
+        return (f"Deleted **{name}**.", *library_updates(services, picked))
 
     refresh = [tab.table, tab.to_delete, doc_filter]
     tab.upload.upload(
         on_upload,
-        inputs=[tab.upload, tab.password],
+        inputs=[tab.upload, tab.password, doc_filter],
         outputs=[tab.upload, tab.report, *refresh],
         show_progress_on=[tab.report],
         concurrency_id="ingest",
@@ -191,5 +194,8 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
         api_visibility="private",
     )
     tab.delete.click(
-        on_delete, inputs=[tab.to_delete], outputs=[tab.report, *refresh], api_visibility="private"
+        on_delete,
+        inputs=[tab.to_delete, doc_filter],
+        outputs=[tab.report, *refresh],
+        api_visibility="private",
     )

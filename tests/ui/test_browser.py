@@ -249,3 +249,50 @@ def test_retry_edit_and_undo_a_question(page, running_app):
     wait_for_turns(data, this + 1, answered(2))
     assert stored_turns(data, this) == kept
     expect(page.locator("#quipu-conversations")).to_contain_text("Name an animal.")
+
+
+BOREALIS_PAGES = [
+    "Borealis field notes. The Borealis project counts reindeer herds in the far north.",
+    "The launch code of the Borealis project is 5820. Borealis was started in 2021 in Oslo.",
+]
+
+
+def test_search_in_the_documents_picked(page, running_app, aurora_pdf, tmp_path):
+    """ "Search in" takes any number of documents: answers cite only those; none is all."""
+    from playwright.sync_api import expect
+
+    from tests.pdf_factory import write_pdf
+
+    borealis = write_pdf(tmp_path / "borealis-notes.pdf", BOREALIS_PAGES)
+    page.goto(running_app.url)
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#quipu-upload input[type=file]").set_input_files([str(aurora_pdf), str(borealis)])
+    expect(page.locator("#quipu-library")).to_contain_text("borealis-notes.pdf", timeout=120_000)
+    expect(page.locator("#quipu-library")).to_contain_text("aurora-report.pdf")
+    page.get_by_role("tab", name="Chat").click()
+    picker = page.locator("#quipu-doc-filter")
+    sources = page.locator("#quipu-sources")
+
+    def ask(question: str) -> str:
+        page.locator("#quipu-new-chat").click()
+        expect(sources).not_to_contain_text(".pdf", timeout=10_000)
+        page.locator("#quipu-question textarea").fill(question)
+        page.locator("#quipu-send").click()
+        expect(sources).to_contain_text(".pdf", timeout=120_000)
+        return sources.inner_text()
+
+    def pick(name: str) -> None:
+        picker.locator("input").click()
+        page.get_by_role("option", name=name).click()
+        page.keyboard.press("Escape")
+
+    pick("borealis-notes.pdf")
+    cited = ask("What is the launch code of the project?")
+    assert "borealis-notes.pdf" in cited and "aurora-report.pdf" not in cited
+    pick("aurora-report.pdf")  # both picked
+    cited = ask("Where was each project started?")
+    page.screenshot(path=str(ARTIFACTS / "picked.png"), full_page=True)
+    assert "borealis-notes.pdf" in cited or "aurora-report.pdf" in cited
+    picker.locator(".token", has_text="borealis-notes.pdf").locator(".token-remove").click()
+    cited = ask("What is the launch code of the project?")
+    assert "aurora-report.pdf" in cited and "borealis-notes.pdf" not in cited
