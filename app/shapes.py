@@ -15,6 +15,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     c = hit.chunk
     return {
         "file": c.file_name,
+        "file_id": c.file_id,
         "page": c.page_start,
         "page_end": c.page_end,
         "score": round(hit.score, 4),

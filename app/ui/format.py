@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,18 +40,67 @@ def sources_markdown(
         return "*No sources: this answer did not use your documents.*"
     blocks = ["### Sources"]
     for s in sources:
-        pages = _pages(s, link)
         cited = " · <b>cited</b>" if s.get("cited") else ""
-        text = " ".join(str(s["text"]).split())
-        more = len(text) > _PASSAGE_CHARS
-        if more:
-            text = text[:_PASSAGE_CHARS].rsplit(" ", 1)[0]
-        blocks.append(
-            f"<div class='quipu-source'><b>[{s['number']}] {html.escape(s['file'])} — {pages}</b>"
-            f"<span class='quipu-score'> · relevance {s['score']:.2f}{cited}</span>"
-            f"<blockquote>{_marked(text, answer)}{' …' if more else ''}</blockquote></div>"
-        )
+        blocks.append(_passage(s, link, cited, lambda text: _marked(text, answer)))
     return "\n\n".join(blocks)
+
+
+def passages_markdown(found: Sequence[dict[str, Any]], query: str, link: PageLink | None) -> str:
+    """Passages found in the library (`app.shapes.hit_json`, best first), the query's words
+    marked in each."""
+    if not found:
+        return "*Nothing in the library matches.*"
+    terms = sorted(
+        {w for w in re.findall(r"\w+", query.casefold()) if len(w) > 2 or w.isdigit()}
+        - _COMMON_WORDS,
+        key=len,
+        reverse=True,
+    )
+    pattern = (
+        re.compile(r"\b(?:" + "|".join(map(re.escape, terms)) + r")\w*", re.I) if terms else None
+    )
+
+    def marked(text: str) -> str:
+        if pattern is None:
+            return html.escape(text)
+        out, at = [], 0
+        for m in pattern.finditer(text):
+            out += [html.escape(text[at : m.start()]), f"<mark>{html.escape(m.group())}</mark>"]
+            at = m.end()
+        return "".join([*out, html.escape(text[at:])])
+
+    return "\n\n".join(
+        _passage({**s, "number": n}, link, "", marked) for n, s in enumerate(found, start=1)
+    )
+
+
+# Words too common to mark in a found passage.
+_COMMON_WORDS = frozenset(
+    {
+        *("the", "and", "for", "are", "was", "were", "what", "which", "who", "how", "why"),
+        *("when", "where", "does", "did", "has", "have", "had", "its", "this", "that"),
+        *("these", "those", "with", "from", "into", "about", "than", "then", "there"),
+        *("their", "they", "them", "you", "your", "our", "can", "could", "would", "should"),
+        *("will", "not", "any", "all", "per"),
+    }
+)
+
+
+def _passage(
+    source: dict[str, Any], link: PageLink | None, note: str, marked: Callable[[str], str]
+) -> str:
+    """One numbered passage: file, page (a link), relevance, and its text (cut at about
+    `_PASSAGE_CHARS`) as `marked` renders it."""
+    text = " ".join(str(source["text"]).split())
+    more = len(text) > _PASSAGE_CHARS
+    if more:
+        text = text[:_PASSAGE_CHARS].rsplit(" ", 1)[0]
+    return (
+        f"<div class='quipu-source'><b>[{source['number']}] {html.escape(source['file'])} — "
+        f"{_pages(source, link)}</b>"
+        f"<span class='quipu-score'> · relevance {source['score']:.2f}{note}</span>"
+        f"<blockquote>{marked(text)}{' …' if more else ''}</blockquote></div>"
+    )
 
 
 def _marked(text: str, answer: str) -> str:

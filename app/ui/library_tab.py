@@ -1,4 +1,4 @@
-"""The Library tab: drop PDFs (with progress), see every document, delete one."""
+"""The Library tab: drop PDFs (with progress), see every document, delete one, find passages."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from typing import Any
 
 import gradio as gr
 
+from app.shapes import hit_json
+from app.ui.chat_tab import page_link
 from app.ui.errors import ui_error
 from app.ui.format import (
     library_rows,
+    passages_markdown,
     progress_fraction,
     progress_text,
     report_markdown,
@@ -22,6 +25,7 @@ from app.wiring import Services
 from rag.types import FileResult, IngestReport
 
 HEADERS = ["Document", "Pages", "Chunks", "Added (UTC)"]
+FOUND_PASSAGES = 8
 
 # Gradio names an upload's folder by the hash of its bytes, so the same PDF uploaded from two tabs
 # at once is one path, and the first ingest to finish deletes it under the other. What each
@@ -42,6 +46,8 @@ class LibraryTab:
     table: gr.Dataframe
     to_delete: gr.Dropdown
     delete: gr.Button
+    find: gr.Textbox
+    found: gr.Markdown
 
 
 def build(services: Services) -> LibraryTab:
@@ -71,7 +77,13 @@ def build(services: Services) -> LibraryTab:
     with gr.Row():
         to_delete = gr.Dropdown(choices=[], label="Document", scale=3, interactive=True)
         delete = gr.Button("Delete from library", variant="stop", scale=1)
-    return LibraryTab(upload, password, report, table, to_delete, delete)
+    find = gr.Textbox(
+        label="Find passages in the library",
+        placeholder="Words or a question; Enter to search (no model involved)",
+        elem_id="quipu-find",
+    )
+    found = gr.Markdown(elem_id="quipu-found")
+    return LibraryTab(upload, password, report, table, to_delete, delete, find, found)
 
 
 def library_updates(services: Services, picked: list[str] | None = None) -> tuple[Any, Any, Any]:
@@ -183,6 +195,25 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
         gr.Info(f"Deleted {name}")
         return (f"Deleted **{name}**.", *library_updates(services, picked))
 
+    link = page_link(services)
+
+    def on_find(query: str) -> str:
+        query = (query or "").strip()
+        if not query:
+            return ""
+        try:
+            hits = services.retriever.search(query, k=FOUND_PASSAGES)
+        except Exception as exc:
+            raise ui_error(exc) from exc
+        return passages_markdown([hit_json(h) for h in hits], query, link)
+
+    tab.find.submit(
+        on_find,
+        inputs=[tab.find],
+        outputs=[tab.found],
+        concurrency_limit=None,
+        api_visibility="private",
+    )
     refresh = [tab.table, tab.to_delete, doc_filter]
     tab.upload.upload(
         on_upload,

@@ -59,6 +59,21 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     kept = list((running_app.data_dir / "files").glob("*.pdf"))
     assert [p.read_bytes() for p in kept] == [aurora_pdf.read_bytes()]
 
+    # Find passages, no model involved: the best first, the query's words marked, its page a link.
+    page.locator("#quipu-find textarea").fill("launch code of Aurora")
+    page.locator("#quipu-find textarea").press("Enter")
+    found = page.locator("#quipu-found")
+    expect(found).to_contain_text(f"[1] aurora-report.pdf — p. {AURORA_PAGE}", timeout=30_000)
+    first = found.locator(".quipu-source").first
+    assert {m.lower() for m in first.locator("mark").all_inner_texts()} == {
+        "launch",
+        "code",
+        "aurora",
+    }
+    href = first.locator("a.quipu-open").get_attribute("href")
+    assert href.endswith(f"#page={AURORA_PAGE}"), href
+    page.screenshot(path=str(ARTIFACTS / "found.png"), full_page=True)
+
     page.get_by_role("tab", name="Chat").click()
     page.locator("#quipu-question textarea").fill("What is the launch code of the Aurora project?")
     page.locator("#quipu-send").click()

@@ -1,8 +1,10 @@
 """The Sources panel and the line under an answer: labels, the cited mark, links to pages."""
 
+import re
+
 import pytest
 
-from app.ui.format import sources_footer, sources_markdown
+from app.ui.format import passages_markdown, sources_footer, sources_markdown
 
 pytestmark = pytest.mark.unit
 
@@ -104,3 +106,19 @@ def test_a_conversation_exports_as_markdown_with_its_sources_and_unverified_figu
         "**You:** Thanks!\n\n"
         "**Quipu:** You are welcome.\n"
     )
+
+
+def test_found_passages_are_numbered_best_first_with_the_query_words_marked():
+    hit = {k: v for k, v in source(0, 7).items() if k not in ("number", "cited")}
+    found = [
+        {**hit, "text": "Launch codes <b> of the AURORA project: 7341; launched in 2019."},
+        {**hit, "page": 9, "page_end": 9, "text": "Nothing to see."},
+    ]
+    panel = passages_markdown(found, "What is the launch code of Aurora in 2019?", None)
+    assert panel.index("[1] r&amp;d &lt;report&gt;.pdf — p. 7") < panel.index("[2] r&amp;d")
+    marked = re.findall(r"<mark>(.*?)</mark>", panel)
+    # Words and their longer forms, in any case; not "what", "the" or "of"; HTML escaped.
+    assert marked == ["Launch", "codes", "AURORA", "launched", "2019"]
+    assert "&lt;b&gt;" in panel and "<b> of" not in panel
+    assert passages_markdown([], "anything", None) == "*Nothing in the library matches.*"
+    assert "<mark>" not in passages_markdown(found, "of the", None)  # only common words
