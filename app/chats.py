@@ -59,6 +59,7 @@ class StoredMessage:
     role: str
     content: str
     sources: list[dict[str, Any]]
+    timing: dict[str, Any] | None = None  # an answer's speed (`app.shapes.timing_json`)
 
 
 class ChatStore:
@@ -75,6 +76,9 @@ class ChatStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            if "timing" not in columns:  # a file from before answers kept their speed
+                db.execute("ALTER TABLE messages ADD COLUMN timing TEXT")
             db.execute("SELECT count(*) FROM messages").fetchone()
 
     @contextmanager
@@ -126,10 +130,14 @@ class ChatStore:
         """A conversation's turns, oldest first."""
         with self._db() as db:
             rows = db.execute(
-                "SELECT role, content, sources FROM messages WHERE conversation_id = ? ORDER BY id",
+                "SELECT role, content, sources, timing FROM messages "
+                "WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-        return [StoredMessage(r[0], r[1], json.loads(r[2])) for r in rows]
+        return [
+            StoredMessage(r[0], r[1], json.loads(r[2]), json.loads(r[3]) if r[3] else None)
+            for r in rows
+        ]
 
     def append(
         self,
@@ -137,14 +145,22 @@ class ChatStore:
         role: str,
         content: str,
         sources: list[dict[str, Any]] | None = None,
+        timing: dict[str, Any] | None = None,
     ) -> None:
         """Add one turn and bump the conversation's `updated` time."""
         with self._db() as db:
             now = _now()
             db.execute(
-                "INSERT INTO messages(conversation_id, role, content, sources, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, role, content, json.dumps(sources or []), now),
+                "INSERT INTO messages(conversation_id, role, content, sources, timing, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    role,
+                    content,
+                    json.dumps(sources or []),
+                    json.dumps(timing) if timing else None,
+                    now,
+                ),
             )
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from models.registry import ModelChoice
 from rag.grounding import unsupported_figures
-from rag.types import Answer, Citation, Document, FileResult, Hit
+from rag.types import Answer, Citation, Document, FileResult, Hit, Timing
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -64,6 +64,14 @@ def citation_json(c: Citation) -> dict[str, Any]:
         "text": c.text,
         "file_id": c.file_id,
     }
+
+
+def timing_json(t: Timing | None) -> dict[str, Any] | None:
+    """An answer's speed: seconds to its first text, its tokens, tokens per second."""
+    if t is None:
+        return None
+    rate = None if t.tokens_per_s is None else round(t.tokens_per_s, 1)
+    return {"first_token_s": round(t.first_token_s, 3), "tokens": t.tokens, "tokens_per_s": rate}
 
 
 def file_result_json(r: FileResult) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from rag.errors import EmptyQuestion
 from rag.prompt import Prompt, build_messages, check_fits
 from rag.retrieve import Retriever
-from rag.types import Answer, CancelToken, ChatModel, Citation, Hit, Message
+from rag.types import Answer, CancelToken, ChatModel, Citation, Hit, Message, Timing
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 # Words that point back at an earlier turn ("what about its debt?", "and in 2021?").
@@ -169,6 +170,7 @@ class Answerer:
         Yields:
             Text deltas, then one `Answer`.
         """
+        asked = time.perf_counter()
         if not question.strip():
             raise EmptyQuestion("the question is empty: type what you want to know")
         if use_documents is None:
@@ -198,10 +200,18 @@ class Answerer:
                 return
         prompt, sent = self._prompt(question, hits, history, sent)
         parts: list[str] = []
+        first = last = 0.0
         for delta in self.model.stream(prompt.messages, cancel=cancel):
+            last = time.perf_counter()
+            first = first or last
             parts.append(delta)
             yield delta
         text = "".join(parts)
+        timing = None
+        if parts:
+            tokens = self.model.count_tokens(text)
+            rate = (tokens - 1) / (last - first) if last > first and tokens > 1 else None
+            timing = Timing(first_token_s=first - asked, tokens=tokens, tokens_per_s=rate)
         stopped = cancel is not None and cancel.is_set()
         if not stopped:
             self._remember(
@@ -220,6 +230,7 @@ class Answerer:
             citations=to_citations(prompt.hits, text, prompt.numbers),
             used_documents=bool(prompt.hits),
             stopped=stopped,
+            timing=timing,
         )
 
     def _floor(self, file_names: Sequence[str] | None) -> float:

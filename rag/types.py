@@ -77,6 +77,17 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """How fast an answer came: from the question to its first piece of text, and the model's
+    rate after that (tokens of the answer, as the model counts them, over the seconds from the
+    first piece to the last)."""
+
+    first_token_s: float
+    tokens: int
+    tokens_per_s: float | None  # None: the answer came in one piece
+
+
+@dataclass(frozen=True)
 class Answer:
     """The end of a streamed answer: its full text and the sources it was given."""
 
@@ -84,6 +95,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     used_documents: bool = False
     stopped: bool = False
+    timing: Timing | None = None  # None when the model wrote nothing
 
 
 Stage = Literal["reading", "chunking", "embedding", "storing", "done", "skipped", "failed"]

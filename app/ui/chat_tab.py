@@ -10,7 +10,7 @@ from urllib.parse import quote
 import gradio as gr
 
 from app.chats import StoredMessage
-from app.shapes import citation_json
+from app.shapes import citation_json, timing_json
 from app.streaming import in_background, split_answer
 from app.ui.errors import ui_error
 from app.ui.format import (
@@ -18,6 +18,7 @@ from app.ui.format import (
     figures_note,
     sources_footer,
     sources_markdown,
+    timing_note,
     unverified,
 )
 from app.wiring import Services
@@ -63,7 +64,7 @@ def answer_footer(m: StoredMessage, flagged: list[str], link: PageLink | None) -
     holds (`app.ui.format.unverified`); nothing under a question."""
     if m.role != "assistant":
         return ""
-    return sources_footer(m.sources, link) + figures_note(flagged)
+    return sources_footer(m.sources, link) + figures_note(flagged) + timing_note(m.timing)
 
 
 def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
@@ -197,9 +198,10 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                     )
             sources = [citation_json(c) for c in ended.citations] if ended else []
             final = text + ("\n\n*(stopped)*" if ended and ended.stopped else "")
-            services.chats.append(chat_id, "assistant", final, sources)
+            timing = timing_json(ended.timing) if ended else None
+            services.chats.append(chat_id, "assistant", final, sources, timing)
             asked = StoredMessage("user", message, [])
-            answered = StoredMessage("assistant", final, sources)
+            answered = StoredMessage("assistant", final, sources, timing)
             flagged = unverified([*prior, asked, answered])[-1]
             yield (
                 [

@@ -134,6 +134,16 @@ def figures_note(flagged: Sequence[str]) -> str:
     )
 
 
+def timing_note(timing: dict[str, Any] | None) -> str:
+    """A line under an answer: how long its first words took, and the model's speed."""
+    if not timing:
+        return ""
+    parts = [f"first words after {timing['first_token_s']:.1f} s", f"{timing['tokens']} tokens"]
+    if timing.get("tokens_per_s"):
+        parts.append(f"{timing['tokens_per_s']:.0f} tokens/s")
+    return f"\n\n<small class='quipu-timing'>{' · '.join(parts)}</small>"
+
+
 def unverified(messages: Sequence[StoredMessage]) -> list[list[str]]:
     """For each turn of a conversation, the figures of an answer from documents that nothing the
     model had holds: its sources, and from the turns before, the questions and the sources of

@@ -75,7 +75,9 @@ def build(services: Services) -> LibraryTab:
         wrap=True,
     )
     with gr.Row():
-        to_delete = gr.Dropdown(choices=[], label="Document", scale=3, interactive=True)
+        to_delete = gr.Dropdown(
+            choices=[], label="Document", scale=3, interactive=True, elem_id="quipu-delete-choice"
+        )
         delete = gr.Button("Delete from library", variant="stop", scale=1)
     find = gr.Textbox(
         label="Find passages in the library",

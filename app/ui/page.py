@@ -13,7 +13,13 @@ from typing import Any
 import gradio as gr
 
 from app.openai_api import build_router
-from app.shapes import citation_json, file_result_json, hit_json, unverified_figures
+from app.shapes import (
+    citation_json,
+    file_result_json,
+    hit_json,
+    timing_json,
+    unverified_figures,
+)
 from app.streaming import in_background, split_answer
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
@@ -239,6 +245,7 @@ def _register_api(services: Services) -> None:
                         "text": answer.text,
                         "sources": [citation_json(c) for c in answer.citations],
                         "unverified": unverified_figures(answer, message),
+                        "timing": timing_json(answer.timing),
                         "done": True,
                     }
         except gr.Error:

@@ -42,6 +42,11 @@ def test_real_model_streams_a_grounded_answer_citing_the_right_page(retriever, b
         AURORA_PAGE,
     )
     assert "7341" in answer.text  # the 135M model copies the fact from the source at temperature 0
+    # How fast it came: the answer's tokens as the model counts them, at a plausible rate.
+    timing = answer.timing
+    assert timing is not None and timing.tokens == bundled_model.count_tokens(answer.text)
+    assert 0 < timing.first_token_s < 60 and timing.tokens_per_s is not None
+    assert 1 < timing.tokens_per_s < 10_000
 
 
 def test_repeated_question_reuses_the_cache_and_stays_grounded(retriever, bundled_model):

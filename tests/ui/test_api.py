@@ -51,6 +51,7 @@ def test_chat_streams_partial_updates_then_the_answer_with_sources(client):
     assert all(len(a) <= len(b) for a, b in zip(texts, texts[1:])), "each update extends the last"
     final = updates[-1]
     assert final["done"] and "7341" in final["text"]
+    assert final["timing"]["tokens"] > 1 and final["timing"]["tokens_per_s"] > 0
     assert "7341" not in final["unverified"], "a figure copied from the page is not flagged"
     given = " ".join(s["text"] for s in final["sources"]).replace(",", "")
     for figure in final["unverified"]:  # whatever the model made up is in no source

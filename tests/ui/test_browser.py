@@ -1,6 +1,7 @@
 """A person's session in headless Chromium: upload a PDF, ask, watch the answer stream, read the
 source and open the PDF at its page. Saves screenshots under test-artifacts/ for review."""
 
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -112,6 +113,7 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     page.reload()
     page.locator("#quipu-conversations").get_by_text("What is the launch code").first.click()
     page.locator("#quipu-chatbot").get_by_text("7341").first.wait_for(timeout=30_000)
+    assert re.search(r"first words after [\d.]+ s · \d+ tokens · \d+ tokens/s", bot_text(page))
 
     # The conversation exports as Markdown: question, answer, and the pages it came from.
     page.locator("#quipu-export").click()
@@ -311,3 +313,15 @@ def test_search_in_the_documents_picked(page, running_app, aurora_pdf, tmp_path)
     picker.locator(".token", has_text="borealis-notes.pdf").locator(".token-remove").click()
     cited = ask("What is the launch code of the project?")
     assert "aurora-report.pdf" in cited and "borealis-notes.pdf" not in cited
+
+    # Deleting a picked document unpicks it; the other pick stays (and the shared app's library
+    # is as the other tests expect it).
+    pick("borealis-notes.pdf")
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#quipu-delete-choice input").click()
+    page.get_by_role("option", name="borealis-notes.pdf").click()
+    page.get_by_role("button", name="Delete from library").click()
+    expect(page.locator("#quipu-library")).not_to_contain_text("borealis", timeout=30_000)
+    tokens = picker.locator(".token")
+    expect(tokens).to_have_count(1, timeout=10_000)
+    expect(tokens).to_have_text("aurora-report.pdf")

@@ -1,6 +1,9 @@
 """The conversations store's edits: what retry, edit and undo leave behind."""
 
+import sqlite3
+
 from app.chats import ChatStore
+from app.ui.format import timing_note
 
 
 def test_truncate_keeps_the_first_turns_of_that_conversation_only(tmp_path):
@@ -33,3 +36,30 @@ def test_retitle_shortens_like_a_new_title(tmp_path):
     assert len(conversation.title) == 80
     store.retitle(chat, "   ")
     assert store.conversations()[0].title == "New chat"
+
+
+def test_a_file_from_before_timings_opens_and_keeps_them_from_then_on(tmp_path):
+    path = tmp_path / "chats.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema before answers kept their speed
+        db.executescript(
+            "CREATE TABLE conversations (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT "
+            "NULL, created TEXT NOT NULL, updated TEXT NOT NULL);"
+            "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id "
+            "INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, sources TEXT NOT NULL "
+            "DEFAULT '[]', created TEXT NOT NULL);"
+            "INSERT INTO conversations VALUES (1, 'old', 't', 't');"
+            "INSERT INTO messages VALUES (1, 1, 'user', 'q', '[]', 't');"
+            "INSERT INTO messages VALUES (2, 1, 'assistant', 'a', '[]', 't');"
+        )
+    store = ChatStore(path)
+    assert [(m.content, m.timing) for m in store.messages(1)] == [("q", None), ("a", None)]
+    timing = {"first_token_s": 0.31, "tokens": 96, "tokens_per_s": 84.2}
+    store.append(1, "assistant", "b", [], timing)
+    assert ChatStore(path).messages(1)[-1].timing == timing
+
+
+def test_timing_note_reads_as_a_person_would_say_it():
+    note = timing_note({"first_token_s": 0.31, "tokens": 96, "tokens_per_s": 84.2})
+    assert "first words after 0.3 s · 96 tokens · 84 tokens/s" in note
+    assert "tokens/s" not in timing_note({"first_token_s": 2.0, "tokens": 1, "tokens_per_s": None})
+    assert timing_note(None) == ""
