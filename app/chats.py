@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,14 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
+
+
+_ALL = "SELECT id, title, updated FROM conversations ORDER BY updated DESC, id DESC"
+_MATCHING = (
+    "SELECT id, title, updated FROM conversations WHERE title LIKE :like ESCAPE '\\' "
+    "OR id IN (SELECT conversation_id FROM messages WHERE content LIKE :like ESCAPE '\\') "
+    "ORDER BY updated DESC, id DESC"
+)
 
 
 def _title(text: str) -> str:
@@ -118,12 +127,16 @@ class ChatStore:
             )
             return int(cur.lastrowid or 0)
 
-    def conversations(self) -> list[Conversation]:
-        """All conversations, most recently used first."""
+    def conversations(self, matching: str = "") -> list[Conversation]:
+        """All conversations, most recently used first; with `matching`, those whose title or
+        turns hold it (in any case, for ASCII letters)."""
+        wanted = matching.strip()
         with self._db() as db:
-            rows = db.execute(
-                "SELECT id, title, updated FROM conversations ORDER BY updated DESC, id DESC"
-            ).fetchall()
+            if wanted:
+                like = "%" + re.sub(r"([\\%_])", r"\\\1", wanted) + "%"  # literally
+                rows = db.execute(_MATCHING, {"like": like}).fetchall()
+            else:
+                rows = db.execute(_ALL).fetchall()
         return [Conversation(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:

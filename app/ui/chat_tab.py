@@ -81,9 +81,16 @@ def picked_documents(picked: list[str] | str | None) -> list[str] | None:
     return [name for name in names if name] or None
 
 
-def conversation_choices(services: Services) -> list[tuple[str, int]]:
-    """Sidebar entries: (title, id), most recent first."""
-    return [(c.title, c.id) for c in services.chats.conversations()]
+def conversation_choices(
+    services: Services, matching: str = "", current: int | None = None
+) -> list[tuple[str, int]]:
+    """Sidebar entries: (title, id), most recent first; with `matching`, only the conversations
+    whose title or turns hold it, and the `current` one."""
+    shown = services.chats.conversations(matching)
+    if current is not None and all(c.id != current for c in shown):
+        ids = {c.id for c in shown} | {current}
+        shown = [c for c in services.chats.conversations() if c.id in ids]
+    return [(c.title, c.id) for c in shown]
 
 
 def build(services: Services) -> ChatTab:
@@ -133,7 +140,9 @@ def build(services: Services) -> ChatTab:
     return ChatTab(chatbot, question, send, stop, use_docs, doc_filter, sources, chat_id)
 
 
-def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
+def register(
+    tab: ChatTab, services: Services, conversations: gr.Radio, find_chat: gr.Textbox
+) -> None:
     """Wire the tab's events: ask (Send, Enter), Stop, and on the conversation itself retry the
     last question, take it back (undo) or edit an earlier one. The last three drop what followed
     that question from the stored conversation, as from the page."""
@@ -144,12 +153,14 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         chat_id: int | None,
         use_docs: bool,
         doc_filter: list[str] | str | None,
+        matching: str,
         request: gr.Request,
         *,
         keep: int | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Ask `message` in the conversation (a new one when None), after its first `keep` turns
-        when given; yields the tab's outputs as the answer streams."""
+        when given; yields the tab's outputs as the answer streams. The sidebar lists the
+        conversations `matching` its search box, and this one."""
         key = request.session_hash or "anonymous"
         cancel = services.cancellations.start(key)
         try:
@@ -163,7 +174,9 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
             history = [{"role": m.role, "content": m.content} for m in prior]
             shown = [*display(prior, link), {"role": "user", "content": message}]
             services.chats.append(chat_id, "user", message)
-            convs = gr.Radio(choices=conversation_choices(services), value=chat_id)
+            convs = gr.Radio(
+                choices=conversation_choices(services, matching, chat_id), value=chat_id
+            )
             yield (
                 [*shown, {"role": "assistant", "content": "…"}],
                 "*Searching your documents…*" if use_docs else "",
@@ -214,7 +227,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
                 sources_markdown(sources, link, text),
                 chat_id,
                 gr.skip(),
-                gr.Radio(choices=conversation_choices(services), value=chat_id),
+                gr.Radio(choices=conversation_choices(services, matching, chat_id), value=chat_id),
             )
         except gr.Error:
             raise
@@ -228,12 +241,13 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         chat_id: int | None,
         use_docs: bool,
         doc_filter: list[str] | str | None,
+        matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         message = (message or "").strip()
         if not message:
             raise gr.Error("Type a question first.", duration=5)
-        yield from answer(message, chat_id, use_docs, doc_filter, request)
+        yield from answer(message, chat_id, use_docs, doc_filter, matching, request)
 
     def asked_at(chat_id: int | None, index: int | tuple[int, int]) -> tuple[int, int, str]:
         """(conversation, position, text) of the stored question the chatbot's message `index`
@@ -251,23 +265,25 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         chat_id: int | None,
         use_docs: bool,
         doc_filter: list[str] | str | None,
+        matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         chat_id, position, question = asked_at(chat_id, data.index)
-        yield from answer(question, chat_id, use_docs, doc_filter, request, keep=position)
+        yield from answer(question, chat_id, use_docs, doc_filter, matching, request, keep=position)
 
     def edit(
         data: gr.EditData,
         chat_id: int | None,
         use_docs: bool,
         doc_filter: list[str] | str | None,
+        matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         chat_id, position, _ = asked_at(chat_id, data.index)
         question = str(data.value or "").strip()
         if not question:
             raise gr.Error("An empty question cannot be asked.", duration=5)
-        yield from answer(question, chat_id, use_docs, doc_filter, request, keep=position)
+        yield from answer(question, chat_id, use_docs, doc_filter, matching, request, keep=position)
 
     def undo(data: gr.UndoData, chat_id: int | None) -> tuple[Any, ...]:
         """Take the last question and its answer back; the question returns to the box."""
@@ -280,7 +296,7 @@ def register(tab: ChatTab, services: Services, conversations: gr.Radio) -> None:
         services.cancellations.cancel(request.session_hash or "anonymous")
 
     outputs = [tab.chatbot, tab.sources, tab.chat_id, tab.question, conversations]
-    inputs = [tab.question, tab.chat_id, tab.use_docs, tab.doc_filter]
+    inputs = [tab.question, tab.chat_id, tab.use_docs, tab.doc_filter, find_chat]
     options: dict[str, Any] = {
         "outputs": outputs,
         "concurrency_id": "llm",  # one answer at a time; an undo waits for the answer it undoes

@@ -83,6 +83,12 @@ def build_ui(services: Services) -> gr.Blocks:
         with gr.Sidebar(open=True, label="Conversations"):
             gr.Markdown("## Quipu\nAsk your PDFs, offline.")
             new_chat = gr.Button("New chat", variant="secondary", elem_id="quipu-new-chat")
+            find_chat = gr.Textbox(
+                placeholder="Find a conversation…",
+                show_label=False,
+                container=False,
+                elem_id="quipu-find-chat",
+            )
             conversations = gr.Radio(
                 choices=[], label="Conversations", elem_id="quipu-conversations"
             )
@@ -98,10 +104,10 @@ def build_ui(services: Services) -> gr.Blocks:
                 library = library_tab.build(services)
             with gr.Tab("Models", id="models"):
                 models = models_tab.build(services)
-        chat_tab.register(chat, services, conversations)
+        chat_tab.register(chat, services, conversations, find_chat)
         library_tab.register(library, services, chat.doc_filter)
         models_tab.register(models, services, status, model_status)
-        _register_sidebar(services, chat, conversations, new_chat, delete_chat)
+        _register_sidebar(services, chat, conversations, find_chat, new_chat, delete_chat)
         _register_export(services, chat, export_chat, exported)
         _register_api(services)
         refresh.tick(
@@ -148,10 +154,15 @@ def _register_sidebar(
     services: Services,
     chat: chat_tab.ChatTab,
     conversations: gr.Radio,
+    find_chat: gr.Textbox,
     new_chat: gr.Button,
     delete_chat: gr.Button,
 ) -> None:
     link = chat_tab.page_link(services)
+
+    def find(matching: str, chat_id: int | None) -> Any:
+        choices = chat_tab.conversation_choices(services, matching, chat_id)
+        return gr.Radio(choices=choices, value=chat_id)
 
     def open_conversation(chat_id: int | None) -> tuple[Any, ...]:
         if chat_id is None:
@@ -162,11 +173,19 @@ def _register_sidebar(
     def start_new() -> tuple[Any, ...]:
         return [], "*Sources of the latest answer appear here.*", None, gr.Radio(value=None)
 
-    def remove(chat_id: int | None) -> tuple[Any, ...]:
+    def remove(chat_id: int | None, matching: str) -> tuple[Any, ...]:
         if chat_id is not None:
             services.chats.delete(chat_id)
-        choices = chat_tab.conversation_choices(services)
+        choices = chat_tab.conversation_choices(services, matching)
         return [], "", None, gr.Radio(choices=choices, value=None)
+
+    find_chat.change(
+        find,
+        inputs=[find_chat, chat.chat_id],
+        outputs=[conversations],
+        trigger_mode="always_last",
+        api_visibility="private",
+    )
 
     conversations.input(
         open_conversation,
@@ -182,7 +201,7 @@ def _register_sidebar(
         )
     delete_chat.click(
         remove,
-        inputs=[chat.chat_id],
+        inputs=[chat.chat_id, find_chat],
         outputs=[chat.chatbot, chat.sources, chat.chat_id, conversations],
         api_visibility="private",
     )

@@ -267,6 +267,19 @@ def test_retry_edit_and_undo_a_question(page, running_app):
     assert stored_turns(data, this) == kept
     expect(page.locator("#quipu-conversations")).to_contain_text("Name an animal.")
 
+    # The sidebar finds a conversation by its title or by any of its turns.
+    box.fill("Name a river.")
+    page.locator("#quipu-send").click()
+    wait_for_turns(data, this + 1, answered(4))
+    page.locator("#quipu-new-chat").click()
+    listed = page.locator("#quipu-conversations label")
+    finder = page.locator("#quipu-find-chat textarea")
+    for words, titles in (("RIVER", ["Name a planet."]), ("animal", ["Name an animal."])):
+        finder.fill(words)
+        expect(listed).to_have_text(titles, timeout=10_000)
+    finder.fill("")
+    expect(listed).not_to_have_count(1, timeout=10_000)
+
 
 BOREALIS_PAGES = [
     "Borealis field notes. The Borealis project counts reindeer herds in the far north.",

@@ -63,3 +63,22 @@ def test_timing_note_reads_as_a_person_would_say_it():
     assert "first words after 0.3 s · 96 tokens · 84 tokens/s" in note
     assert "tokens/s" not in timing_note({"first_token_s": 2.0, "tokens": 1, "tokens_per_s": None})
     assert timing_note(None) == ""
+
+
+def test_conversations_matching_a_title_or_a_turn_in_any_case(tmp_path):
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    rivers = store.create("Name a river.")
+    store.append(rivers, "user", "Name a river.")
+    store.append(rivers, "assistant", "The Danube, 100% wet_ish.")
+    planets = store.create("Name a planet.")
+    store.append(planets, "user", "And a MOON?")
+
+    def found(matching: str) -> list[int]:
+        return [c.id for c in store.conversations(matching)]
+
+    assert found("") == found("  ") == [planets, rivers]
+    assert found("river") == found("danube") == [rivers]  # title, then an answer
+    assert found("moon") == [planets]  # a later question, in another case
+    assert found("100%") == found("wet_ish") == [rivers]  # % and _ are literal
+    assert found("r_ver") == found("Na%river") == []  # as wildcards they would match "river"
+    assert found("nothing like it") == []
