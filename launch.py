@@ -3,7 +3,7 @@
     python launch.py                 # set up if needed, then start the app on 127.0.0.1:7860
     python launch.py test [ARGS]     # set up if needed (with test tools), then run the whole suite
     python launch.py lint            # ruff + mypy
-    python launch.py bench NAME [ARGS]   # run bench/NAME.py (retrieval, ingest, search, generation)
+    python launch.py bench NAME [ARGS]   # run bench/NAME.py (retrieval, generation, browser, ...)
     python launch.py ingest|ask|search|library ...   # the command-line tools (see README)
 
 Stdlib only until the virtual environment exists. Set-up is skipped when nothing changed: a stamp

@@ -195,7 +195,7 @@ def register(
                     file_names=files,
                     cancel=cancel,
                 ),
-                interval_s=services.settings.ui.stream_interval_s,  # coalesced updates
+                interval_s=services.settings.ui.stream_interval,  # coalesced updates
                 cancel=cancel,
             ):
                 pieces, last = split_answer(batch)

@@ -252,7 +252,7 @@ def _register_api(services: Services) -> None:
                     file_names=[file_name] if file_name else None,
                     cancel=cancel,
                 ),
-                interval_s=services.settings.ui.stream_interval_s,  # as in the page
+                interval_s=services.settings.ui.stream_interval,  # as in the page
                 cancel=cancel,
             ):
                 pieces, answer = split_answer(batch)

@@ -47,3 +47,12 @@ def test_default_data_dir_is_not_the_source_tree(monkeypatch):
     monkeypatch.delenv("QUIPU_DATA_DIR")
     settings = settings_from(build_parser().parse_args(["library"]))
     assert Path(__file__).resolve().parents[2] not in settings.data_dir.resolve().parents
+
+
+@pytest.mark.parametrize(("cpus", "interval"), [(1, 0.2), (2, 0.15), (4, 0.075), (16, 0.05)])
+def test_streamed_answers_update_less_often_on_fewer_cpus(monkeypatch, cpus, interval):
+    from app.settings import UiSettings
+
+    monkeypatch.setattr("os.cpu_count", lambda: cpus)
+    assert UiSettings().stream_interval == pytest.approx(interval)
+    assert UiSettings(stream_interval_s=0.5).stream_interval == 0.5  # a setting wins
