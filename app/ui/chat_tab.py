@@ -260,6 +260,26 @@ def register(
             raise gr.Error("Only a question can be asked again.", duration=5)
         return chat_id, position, messages[position].content
 
+    def ask_again(
+        index: int | tuple[int, int],
+        edited: str | None,
+        chat_id: int | None,
+        use_docs: bool,
+        doc_filter: list[str] | str | None,
+        matching: str,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Answer the question at chatbot message `index` again, as `edited` when given, in
+        place of it and of everything after it."""
+        chat_id, position, question = asked_at(chat_id, index)
+        if edited is not None:
+            question = edited.strip()
+            if not question:
+                raise gr.Error("An empty question cannot be asked.", duration=5)
+        yield from answer(question, chat_id, use_docs, doc_filter, matching, request, keep=position)
+
+    # Gradio hands event data to a handler by its parameter's type, and matches the inputs to
+    # named parameters: hence two handlers with the same inputs.
     def retry(
         data: gr.RetryData,
         chat_id: int | None,
@@ -268,8 +288,7 @@ def register(
         matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
-        chat_id, position, question = asked_at(chat_id, data.index)
-        yield from answer(question, chat_id, use_docs, doc_filter, matching, request, keep=position)
+        yield from ask_again(data.index, None, chat_id, use_docs, doc_filter, matching, request)
 
     def edit(
         data: gr.EditData,
@@ -279,11 +298,8 @@ def register(
         matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
-        chat_id, position, _ = asked_at(chat_id, data.index)
-        question = str(data.value or "").strip()
-        if not question:
-            raise gr.Error("An empty question cannot be asked.", duration=5)
-        yield from answer(question, chat_id, use_docs, doc_filter, matching, request, keep=position)
+        edited = str(data.value or "")
+        yield from ask_again(data.index, edited, chat_id, use_docs, doc_filter, matching, request)
 
     def undo(data: gr.UndoData, chat_id: int | None) -> tuple[Any, ...]:
         """Take the last question and its answer back; the question returns to the box."""
