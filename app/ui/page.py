@@ -344,6 +344,7 @@ def launch(
         ssr_mode=False,
         theme=theme(),
         css_paths=[ASSETS / "style.css"],
+        head_paths=[ASSETS / "clipboard.html"],  # Copy gives an answer's text, not its HTML
         footer_links=["api"],
         max_file_size=f"{ui.max_upload_mb}mb",
         # Only the kept PDFs, for the Sources panel's links to cited pages.

@@ -32,6 +32,7 @@ def page(running_app):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
         page = context.new_page()
         page.requests_seen = []
         page.on("request", lambda r: page.requests_seen.append(r.url))
@@ -94,6 +95,11 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
 
     assert "7341" in final
     assert len(seen) >= 3, f"expected the answer to stream in, saw {seen}"
+    # Copy gives the answer and its sources as text: no HTML, no path to the kept PDF.
+    page.locator("#quipu-chatbot").get_by_label("Copy message").last.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "7341" in copied and f"Sources: [1] aurora-report.pdf, p. {AURORA_PAGE}" in copied
+    assert "<" not in copied and "file=" not in copied and "tokens/s" not in copied
     assert f"[1] aurora-report.pdf — p. {AURORA_PAGE}" in sources.inner_text()
 
     # The cited page opens the PDF itself, at that page, in a new tab.
