@@ -176,7 +176,7 @@ def cmd_ask(services: Services, args: argparse.Namespace) -> int:
     ):
         if isinstance(part, Answer):
             answer = part
-        else:
+        elif isinstance(part, str):
             sys.stdout.write(part)
             sys.stdout.flush()
     print()

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.messages import describe
 from app.shapes import citation_json, unverified_figures
-from app.streaming import in_background, split_answer
+from app.streaming import Part, in_background, split_answer
 from app.wiring import Services
 from rag.types import Answer
 
@@ -159,22 +159,16 @@ def _error(status: int, message: str) -> JSONResponse:
     )
 
 
-def _collect(first: str | Answer, parts: Iterator[str | Answer]) -> tuple[str, Answer | None]:
-    text: list[str] = []
-    answer: Answer | None = None
-    for part in itertools.chain([first], parts):
-        if isinstance(part, Answer):
-            answer = part
-        else:
-            text.append(part)
-    return (answer.text if answer else "".join(text)), answer
+def _collect(first: Part, parts: Iterator[Part]) -> tuple[str, Answer | None]:
+    text, answer = split_answer([first, *parts])
+    return (answer.text if answer else text), answer
 
 
 def _events(
     completion_id: str,
     model: str,
-    first: str | Answer,
-    parts: Iterator[str | Answer],
+    first: Part,
+    parts: Iterator[Part],
     cancel: threading.Event,
     asked: list[str],
 ) -> Iterator[str]:

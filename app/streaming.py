@@ -11,10 +11,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from rag.types import Answer
+from rag.types import Answer, Retrieved
 
 T = TypeVar("T")
 
@@ -88,7 +88,16 @@ def in_background(
             cancel.set()  # the reader left early: let the producer stop at its next token
 
 
-def split_answer(batch: list[str | Answer]) -> tuple[str, Answer | None]:
+# What `Answerer.ask` streams.
+Part = str | Answer | Retrieved
+
+
+def split_answer(batch: Sequence[Part]) -> tuple[str, Answer | None]:
     """A batch of `Answerer.ask`'s stream: its text joined, and the final `Answer` if in it."""
-    text = "".join(part for part in batch if not isinstance(part, Answer))
+    text = "".join(part for part in batch if isinstance(part, str))
     return text, next((part for part in batch if isinstance(part, Answer)), None)
+
+
+def retrieved_in(batch: Sequence[Part]) -> Retrieved | None:
+    """The passages given (`Answerer.ask(sources_first=True)`), if this batch has them."""
+    return next((part for part in batch if isinstance(part, Retrieved)), None)

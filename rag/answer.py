@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from rag.errors import EmptyQuestion
 from rag.prompt import Prompt, build_messages, check_fits
 from rag.retrieve import Retriever
-from rag.types import Answer, CancelToken, ChatModel, Citation, Hit, Message, Timing
+from rag.types import (
+    Answer,
+    CancelToken,
+    ChatModel,
+    Citation,
+    Hit,
+    Message,
+    Retrieved,
+    Timing,
+)
 
 _CITE = re.compile(r"\[(\d{1,3})\]")
 # Words that point back at an earlier turn ("what about its debt?", "and in 2021?").
@@ -156,7 +165,8 @@ class Answerer:
         use_documents: bool | None = None,
         file_names: Sequence[str] | None = None,
         cancel: CancelToken | None = None,
-    ) -> Iterator[str | Answer]:
+        sources_first: bool = False,
+    ) -> Iterator[str | Answer | Retrieved]:
         """Stream an answer.
 
         Args:
@@ -166,9 +176,12 @@ class Answerer:
                 has documents.
             file_names: restrict retrieval to these documents.
             cancel: set it to stop generation; the answer so far is returned with stopped=True.
+            sources_first: yield the passages given (`Retrieved`) before the text, so that a
+                reader can see them while the answer is written.
 
         Yields:
-            Text deltas, then one `Answer`.
+            `Retrieved` when asked for and there are passages, then text deltas, then one
+            `Answer`.
         """
         asked = time.perf_counter()
         if not question.strip():
@@ -199,6 +212,8 @@ class Answerer:
                 yield Answer(text=NOTHING_RELEVANT, used_documents=True)
                 return
         prompt, sent = self._prompt(question, hits, history, sent)
+        if sources_first and prompt.hits:
+            yield Retrieved(to_citations(prompt.hits, "", prompt.numbers))
         parts: list[str] = []
         first = last = 0.0
         for delta in self.model.stream(prompt.messages, cancel=cancel):

@@ -88,6 +88,14 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class Retrieved:
+    """The passages an answer is about to be written from, numbered as the model sees them
+    (none marked cited yet): streamed before the answer's text when asked for."""
+
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
 class Answer:
     """The end of a streamed answer: its full text and the sources it was given."""
 

@@ -11,7 +11,7 @@ import gradio as gr
 
 from app.chats import StoredMessage
 from app.shapes import citation_json, timing_json
-from app.streaming import in_background, split_answer
+from app.streaming import in_background, retrieved_in, split_answer
 from app.ui.errors import ui_error
 from app.ui.format import (
     PageLink,
@@ -194,17 +194,24 @@ def register(
                     use_documents=None if use_docs else False,
                     file_names=files,
                     cancel=cancel,
+                    sources_first=True,  # the Sources panel fills before the answer starts
                 ),
                 interval_s=services.settings.ui.stream_interval,  # coalesced updates
                 cancel=cancel,
             ):
                 pieces, last = split_answer(batch)
                 ended = last or ended
-                if pieces:
+                given = retrieved_in(batch)
+                if pieces or given:
                     text += pieces
+                    panel = (
+                        gr.skip()
+                        if given is None
+                        else sources_markdown([citation_json(c) for c in given.citations], link)
+                    )
                     yield (
-                        [*shown, {"role": "assistant", "content": text}],
-                        gr.skip(),
+                        [*shown, {"role": "assistant", "content": text or "…"}],
+                        panel,
                         chat_id,
                         gr.skip(),
                         gr.skip(),

@@ -10,7 +10,7 @@ from rag.answer import Answerer
 from rag.ingest import Ingestor
 from rag.retrieve import Retriever
 from rag.store import ChunkStore
-from rag.types import Answer
+from rag.types import Answer, Retrieved
 from tests.conftest import AURORA_PAGE
 from tests.fakes import ScriptedChatModel
 
@@ -47,6 +47,18 @@ def test_real_model_streams_a_grounded_answer_citing_the_right_page(retriever, b
     assert timing is not None and timing.tokens == bundled_model.count_tokens(answer.text)
     assert 0 < timing.first_token_s < 60 and timing.tokens_per_s is not None
     assert 1 < timing.tokens_per_s < 10_000
+
+
+def test_the_passages_given_can_come_before_the_text(retriever, bundled_model):
+    answerer = Answerer(retriever, bundled_model, answer_reserve=64)
+    question = "What is the launch code of the Aurora project?"
+    first, second, *_, answer = answerer.ask(question, sources_first=True)
+    assert isinstance(first, Retrieved) and isinstance(second, str)
+    assert [(c.number, c.file_name, c.page_start) for c in first.citations] == [
+        (c.number, c.file_name, c.page_start) for c in answer.citations
+    ]
+    assert not any(c.cited for c in first.citations)  # nothing is written yet
+    assert not [p for p in answerer.ask(question) if isinstance(p, Retrieved)]  # unasked
 
 
 def test_repeated_question_reuses_the_cache_and_stays_grounded(retriever, bundled_model):
