@@ -15,6 +15,7 @@ from app.streaming import in_background, retrieved_in, split_answer
 from app.ui.errors import ui_error
 from app.ui.format import (
     PageLink,
+    cite_links,
     figures_note,
     sources_footer,
     sources_markdown,
@@ -54,17 +55,19 @@ def page_link(services: Services) -> PageLink:
 def display(messages: list[StoredMessage], link: PageLink | None = None) -> list[dict[str, str]]:
     """Stored turns -> the chatbot's messages."""
     return [
-        {"role": m.role, "content": m.content + answer_footer(m, flagged, link)}
+        {"role": m.role, "content": as_shown(m, flagged, link)}
         for m, flagged in zip(messages, unverified(messages), strict=True)
     ]
 
 
-def answer_footer(m: StoredMessage, flagged: list[str], link: PageLink | None) -> str:
-    """What follows an answer on the page: its sources, then the figures nothing the model had
-    holds (`app.ui.format.unverified`); nothing under a question."""
+def as_shown(m: StoredMessage, flagged: list[str], link: PageLink | None) -> str:
+    """A turn as the page shows it. An answer's [n] marks open their pages, and under it come
+    its sources, the figures nothing the model had holds (`app.ui.format.unverified`), and how
+    fast it came."""
     if m.role != "assistant":
-        return ""
-    return sources_footer(m.sources, link) + figures_note(flagged) + timing_note(m.timing)
+        return m.content
+    footer = sources_footer(m.sources, link) + figures_note(flagged) + timing_note(m.timing)
+    return cite_links(m.content, m.sources, link) + footer
 
 
 def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
@@ -228,7 +231,7 @@ def register(
                     *shown,
                     {
                         "role": "assistant",
-                        "content": final + answer_footer(answered, flagged, link),
+                        "content": as_shown(answered, flagged, link),
                     },
                 ],
                 sources_markdown(sources, link, text),

@@ -112,6 +112,30 @@ def _marked(text: str, answer: str) -> str:
     return "".join([*out, html.escape(text[at:])])
 
 
+# "[2]" in an answer, not a Markdown link's text ("[2](…)").
+_CITATION = re.compile(r"\[(\d{1,3})\](?!\()")
+
+
+def cite_links(text: str, sources: Sequence[dict[str, Any]], link: PageLink | None) -> str:
+    """An answer with each "[n]" a link that opens source n's page, where a copy is kept."""
+    opens = {}
+    for s in sources if link else ():
+        url = link(s) if link else None
+        if url:
+            opens[int(s["number"])] = (url, f"{s['file']}, {_pages(s, None)}")
+
+    def linked(found: re.Match[str]) -> str:
+        if int(found.group(1)) not in opens:
+            return found.group(0)
+        url, title = opens[int(found.group(1))]
+        return (
+            f"<a class='quipu-cite' href='{html.escape(url)}' target='_blank' rel='noopener' "
+            f"title='{html.escape(title)}'>{found.group(0)}</a>"
+        )
+
+    return _CITATION.sub(linked, text) if opens else text
+
+
 def sources_footer(sources: Sequence[dict[str, Any]], link: PageLink | None = None) -> str:
     """A one-line list under an answer: the cited sources, or all it was given if none is cited."""
     shown = [s for s in sources if s.get("cited")] or list(sources)

@@ -103,6 +103,12 @@ def test_upload_ask_stream_and_cite_in_the_browser(page, running_app, aurora_pdf
     copied = page.evaluate("navigator.clipboard.readText()")
     assert "7341" in copied and f"Sources: [1] aurora-report.pdf, p. {AURORA_PAGE}" in copied
     assert "<" not in copied and "file=" not in copied and "tokens/s" not in copied
+    # The same for an answer's linked [n] marks (the model did not write one here).
+    page.evaluate(
+        "navigator.clipboard.writeText(\"7341 <a class='quipu-cite' href='x' title='p. 3'>[1]"
+        "</a>.\\n\\n<small>Sources: [1] <a href='x'>p. 3</a></small>\")"
+    )
+    assert page.evaluate("navigator.clipboard.readText()") == "7341 [1].\n\nSources: [1] p. 3"
     assert f"[1] aurora-report.pdf — p. {AURORA_PAGE}" in sources.inner_text()
 
     # The cited page opens the PDF itself, at that page, in a new tab.

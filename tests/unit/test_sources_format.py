@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from app.ui.format import passages_markdown, sources_footer, sources_markdown
+from app.ui.format import cite_links, passages_markdown, sources_footer, sources_markdown
 
 pytestmark = pytest.mark.unit
 
@@ -122,3 +122,35 @@ def test_found_passages_are_numbered_best_first_with_the_query_words_marked():
     assert "&lt;b&gt;" in panel and "<b> of" not in panel
     assert passages_markdown([], "anything", None) == "*Nothing in the library matches.*"
     assert "<mark>" not in passages_markdown(found, "of the", None)  # only common words
+
+
+def test_an_answers_marks_open_their_pages():
+    sources = [source(1, 3), source(2, 5, page_end=6)]
+    sources[0]["file"] = "a.pdf"
+
+    def link(s):
+        kept = f"gradio_api/file=/x/{s['file_id']}.pdf#page={s['page']}"
+        return None if s["number"] == 2 else kept
+
+    text = "Launch code 7341 [1]. Also [2], [3] and [1](http://example.org)."
+    shown = cite_links(text, sources, link)
+    opened = re.findall(r"<a class='quipu-cite' href='([^']*)'[^>]*>\[(\d)\]</a>", shown)
+    assert opened == [(f"gradio_api/file=/x/{'a' * 64}.pdf#page=3", "1")]  # once, for [1]
+    assert "title='a.pdf, p. 3'" in shown
+    assert "Also [2], [3] and [1](http://example.org)." in shown  # no copy, no source, a link
+    assert cite_links(text, sources, None) == text
+
+
+def test_the_chat_shows_an_answer_with_its_marks_linked_and_its_lines_under_it():
+    from app.chats import StoredMessage
+    from app.ui.chat_tab import display
+
+    sources = [{**source(1, 3, cited=True), "file": "a.pdf"}]
+    turns = [
+        StoredMessage("user", "Code? [1]", []),
+        StoredMessage("assistant", "7341 [1].", sources),
+    ]
+    question, answer = display(turns, lambda s: f"file=/{s['file']}#page={s['page']}")
+    assert question["content"] == "Code? [1]"  # a question is shown as typed
+    assert answer["content"].startswith("7341 <a class='quipu-cite' href='file=/a.pdf#page=3'")
+    assert "<small>Sources: [1] a.pdf, <a class='quipu-open'" in answer["content"]
