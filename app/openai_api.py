@@ -142,7 +142,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
+                        "finish_reason": "length" if answer and answer.cut else "stop",
                     }
                 ],
                 "sources": [citation_json(c) for c in answer.citations] if answer else [],
@@ -197,7 +197,7 @@ def _events(
             if answer is not None:
                 yield chunk(
                     {},
-                    "stop",
+                    "length" if answer.cut else "stop",  # as OpenAI: the token limit ended it
                     sources=[citation_json(c) for c in answer.citations],
                     unverified=unverified_figures(answer, *asked),
                 )

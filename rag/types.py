@@ -104,6 +104,7 @@ class Answer:
     used_documents: bool = False
     stopped: bool = False
     timing: Timing | None = None  # None when the model wrote nothing
+    cut: bool = False  # it ran to the answer's token limit: most likely cut short
 
 
 Stage = Literal["reading", "chunking", "embedding", "storing", "done", "skipped", "failed"]

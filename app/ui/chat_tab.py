@@ -23,6 +23,7 @@ from app.ui.format import (
     unverified,
 )
 from app.wiring import Services
+from rag.types import Answer
 
 
 @dataclass
@@ -68,6 +69,18 @@ def as_shown(m: StoredMessage, flagged: list[str], link: PageLink | None) -> str
         return m.content
     footer = sources_footer(m.sources, link) + figures_note(flagged) + timing_note(m.timing)
     return cite_links(m.content, m.sources, link) + footer
+
+
+def end_note(answer: Answer | None) -> str:
+    """What an answer that did not end by itself gets at its end (kept with it)."""
+    if answer is not None and answer.stopped:
+        return "\n\n*(stopped)*"
+    if answer is not None and answer.cut:
+        return (
+            "\n\n*(cut short at the answer length limit: raise “Max answer tokens” in the "
+            "Models tab's settings)*"
+        )
+    return ""
 
 
 def last_sources(messages: list[StoredMessage], link: PageLink | None = None) -> str:
@@ -220,7 +233,7 @@ def register(
                         gr.skip(),
                     )
             sources = [citation_json(c) for c in ended.citations] if ended else []
-            final = text + ("\n\n*(stopped)*" if ended and ended.stopped else "")
+            final = text + end_note(ended)
             timing = timing_json(ended.timing) if ended else None
             services.chats.append(chat_id, "assistant", final, sources, timing)
             asked = StoredMessage("user", message, [])

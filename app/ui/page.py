@@ -265,6 +265,7 @@ def _register_api(services: Services) -> None:
                         "sources": [citation_json(c) for c in answer.citations],
                         "unverified": unverified_figures(answer, message),
                         "timing": timing_json(answer.timing),
+                        "cut": answer.cut,
                         "done": True,
                     }
         except gr.Error:

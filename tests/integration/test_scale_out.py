@@ -250,6 +250,12 @@ def test_official_openai_client_streams_an_answer_with_sources(running_app, auro
     assert whole.choices[0].message.content.strip()
     assert (whole.model_extra or {}).get("sources")
     assert isinstance((whole.model_extra or {}).get("unverified"), list)
+    assert whole.choices[0].finish_reason == "stop"  # the model ended it
+    story = client.chat.completions.create(
+        model="quipu-chat",
+        messages=[{"role": "user", "content": "Write a very long story about a lighthouse."}],
+    )
+    assert story.choices[0].finish_reason == "length"  # the app's 96-token limit ended it
 
 
 @pytest.mark.ui

@@ -154,3 +154,14 @@ def test_the_chat_shows_an_answer_with_its_marks_linked_and_its_lines_under_it()
     assert question["content"] == "Code? [1]"  # a question is shown as typed
     assert answer["content"].startswith("7341 <a class='quipu-cite' href='file=/a.pdf#page=3'")
     assert "<small>Sources: [1] a.pdf, <a class='quipu-open'" in answer["content"]
+
+
+def test_an_answer_that_did_not_end_by_itself_says_why():
+    from app.ui.chat_tab import end_note
+    from rag.types import Answer
+
+    assert end_note(Answer("a", stopped=True)) == "\n\n*(stopped)*"
+    assert "cut short" in end_note(Answer("a", cut=True)) and "Max answer tokens" in end_note(
+        Answer("a", cut=True)
+    )
+    assert end_note(Answer("a")) == end_note(None) == ""
