@@ -138,6 +138,9 @@ class LlamaRuntime:
         self._chat_format = chat_format
         self._flash_attn = flash_attn
         self.default_options = default_options or GenerationOptions()
+        # Why the last answer ended: "stop" (the model), "length" (the token limit), "cancelled",
+        # or None when not known.
+        self.last_finish_reason: str | None = None
         self._llm: Any = None
         # Known once loaded (see warm_up): where it runs, its trained window, its template.
         self._gpu_layers = 0
@@ -366,11 +369,13 @@ class LlamaRuntime:
         opts = options or self.default_options
         llm = self._model
         with self._generate_lock, _openmp_released():
+            self.last_finish_reason = None
             if cancel is not None and cancel.is_set():
                 return
             if self._native is not None:
                 tokens = self._prompt_tokens(llm, messages)
-                yield from self._native.generate(tokens, opts, cancel=cancel)
+                ended = yield from self._native.generate(tokens, opts, cancel=cancel)
+                self.last_finish_reason = ended
                 return
             try:
                 chunks = llm.create_chat_completion(
@@ -385,8 +390,10 @@ class LlamaRuntime:
                 for chunk in chunks:
                     if cancel is not None and cancel.is_set():
                         break
-                    delta = chunk["choices"][0]["delta"].get("content")
+                    choice = chunk["choices"][0]
+                    delta = choice["delta"].get("content")
                     if delta:
                         yield delta
+                    self.last_finish_reason = choice.get("finish_reason") or None
             except ValueError as exc:  # llama-cpp-python raises ValueError for window overflow
                 raise GenerationError(str(exc)) from exc

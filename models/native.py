@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,9 @@ class NativeDecoder:
         options: GenerationOptions,
         *,
         cancel: CancelToken | None = None,
-    ) -> Iterator[str]:
-        """Yield the text of each generated token (UTF-8 split across tokens is joined).
+    ) -> Generator[str, None, str]:
+        """Yield the text of each generated token (UTF-8 split across tokens is joined); return
+        why it ended: "stop" (the model), "length" (the token limit or the window), "cancelled".
 
         Raises:
             GenerationError: the prompt does not fit the window, or llama.cpp failed.
@@ -165,10 +166,10 @@ class NativeDecoder:
         try:
             for _ in range(min(options.max_tokens, self._n_ctx - len(self._past))):
                 if cancel is not None and cancel.is_set():
-                    return
+                    return "cancelled"
                 token = lib.llama_sampler_sample(chain, self._ctx, -1)
                 if lib.llama_vocab_is_eog(self._vocab, token):
-                    return
+                    return "stop"
                 size = lib.llama_token_to_piece(
                     self._vocab, token, self._piece, _PIECE_BYTES, 0, False
                 )
@@ -183,5 +184,6 @@ class NativeDecoder:
             tail = text.decode(b"", final=True)
             if tail:
                 yield tail
+            return "length"  # the token limit, or the window, ended it
         finally:
             lib.llama_sampler_free(chain)

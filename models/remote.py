@@ -50,6 +50,8 @@ class RemoteChatModel:
         self._model_name = model
         self._n_ctx = n_ctx
         self.default_options = default_options or GenerationOptions()
+        # Why the last answer ended, as the server said: "stop", "length", ... (None: unknown).
+        self.last_finish_reason: str | None = None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
         self._client = httpx.Client(headers=headers, timeout=self._timeout, trust_env=False)
@@ -146,6 +148,7 @@ class RemoteChatModel:
         """
         opts = options or self.default_options
         self.warm_up()
+        self.last_finish_reason = None
         body: dict[str, Any] = {
             "messages": messages,
             "stream": True,
@@ -165,12 +168,14 @@ class RemoteChatModel:
                     response.raise_for_status()
                 for line in response.iter_lines():
                     if cancel is not None and cancel.is_set():
+                        self.last_finish_reason = "cancelled"
                         return
-                    delta = _delta(line)
+                    delta, finish = _event(line)
                     if delta is None:
                         return  # [DONE]
                     if delta:
                         yield delta
+                    self.last_finish_reason = finish or self.last_finish_reason
         except httpx.HTTPError as exc:
             raise self._explain(exc) from exc
 
@@ -179,16 +184,18 @@ class RemoteChatModel:
         self._client.close()
 
 
-def _delta(line: str) -> str | None:
-    """Text in one server-sent event line; "" for other lines, None at the end of the stream."""
+def _event(line: str) -> tuple[str | None, str | None]:
+    """(text, finish reason) of one server-sent event line: text "" for other lines and None at
+    the end of the stream; the reason when the line gives one."""
     if not line.startswith("data:"):
-        return ""
+        return "", None
     payload = line[5:].strip()
     if payload == "[DONE]":
-        return None
+        return None, None
     try:
         event = json.loads(payload)
     except ValueError:
-        return ""
-    choices = event.get("choices") or [{}]
-    return str((choices[0].get("delta") or {}).get("content") or "")
+        return "", None
+    choice = (event.get("choices") or [{}])[0]
+    finish = choice.get("finish_reason")
+    return str((choice.get("delta") or {}).get("content") or ""), str(finish) if finish else None

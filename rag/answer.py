@@ -135,7 +135,7 @@ class Answerer:
         """Args:
         retriever: finds the passages.
         model: writes the answer.
-        answer_reserve: tokens kept free for the answer: the model's limit for one answer.
+        answer_reserve: tokens kept free for the answer.
         system_prompt: replaces the default instructions.
         min_relevance: when no passage is at least this similar to the question (cosine), the
             answer says that the documents hold nothing on it instead of asking the model.
@@ -246,7 +246,7 @@ class Answerer:
             used_documents=bool(prompt.hits),
             stopped=stopped,
             timing=timing,
-            cut=not stopped and timing is not None and timing.tokens >= self.answer_reserve,
+            cut=not stopped and self.model.last_finish_reason == "length",
         )
 
     def _floor(self, file_names: Sequence[str] | None) -> float:

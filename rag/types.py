@@ -161,6 +161,11 @@ class ChatModel(Protocol):
         """Tokens `text` takes with this model's own tokenizer."""
         ...
 
+    @property
+    def last_finish_reason(self) -> str | None:
+        """Why the last `stream` ended: "length" when the token limit did (None: not known)."""
+        ...
+
     def stream(
         self, messages: list[Message], *, cancel: CancelToken | None = None
     ) -> Iterator[str]:

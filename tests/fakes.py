@@ -17,6 +17,7 @@ class ScriptedChatModel:
         self._context_length = context_length
         self.queue: list[list[str]] = []
         self.prompts: list[list[Message]] = []
+        self.last_finish_reason: str | None = None
 
     def enqueue(self, *pieces: str) -> None:
         self.queue.append(list(pieces))
@@ -41,10 +42,12 @@ class ScriptedChatModel:
     ) -> Iterator[str]:
         self.prompts.append([dict(m) for m in messages])
         pieces = self.queue.pop(0) if self.queue else ["(no scripted answer)"]
+        self.last_finish_reason = None
         for piece in pieces:
             if cancel is not None and cancel.is_set():
                 return
             yield piece
+        self.last_finish_reason = "stop"
 
 
 class HashEmbedder:

@@ -42,3 +42,7 @@ class TestChatModelContract:
             < chat_model.count_tokens("hello there, world " * 5)
         )
         assert chat_model.context_length >= 1024
+
+    def test_says_why_the_answer_ended(self, chat_model):
+        list(chat_model.stream(MESSAGES))
+        assert chat_model.last_finish_reason in ("stop", "length")

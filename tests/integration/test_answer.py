@@ -82,10 +82,11 @@ def test_stop_ends_generation_and_marks_the_answer(retriever, bundled_model):
 
 
 def test_an_answer_that_runs_to_the_token_limit_says_it_was_cut(retriever, bundled_model):
-    limit = bundled_model.default_options.max_tokens  # as the app sets it (app.wiring)
-    answerer = Answerer(retriever, bundled_model, answer_reserve=limit)
+    answerer = Answerer(retriever, bundled_model, answer_reserve=64)
     *_, story = answerer.ask("Write a long story about a lighthouse.", use_documents=False)
-    assert story.cut and story.timing.tokens == limit
+    assert story.cut and story.timing.tokens == bundled_model.default_options.max_tokens
+    *_, short = answerer.ask("What is the launch code of the Aurora project?")
+    assert not short.cut and "7341" in short.text  # the model ended it
 
 
 def test_plain_chat_when_asked_or_when_the_library_is_empty(tmp_path, real_embedder):

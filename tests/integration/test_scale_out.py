@@ -125,6 +125,22 @@ def test_ingest_search_ask_work_the_same_on_servers(backend_flags, aurora_pdf, t
         os.environ.pop("QUIPU_STORE__COLLECTION", None)
 
 
+def test_the_llm_server_says_when_the_token_limit_ended_an_answer(llama_server):
+    from models.base import GenerationOptions
+    from models.remote import RemoteChatModel
+
+    model = RemoteChatModel(llama_server)
+    try:
+        asked = [{"role": "user", "content": "Write a long story about a lighthouse."}]
+        pieces = list(model.stream(asked, GenerationOptions(max_tokens=4, temperature=0.0)))
+        assert pieces and model.last_finish_reason == "length"
+        asked = [{"role": "user", "content": "Say just: yes."}]
+        list(model.stream(asked, GenerationOptions(max_tokens=64, temperature=0.0)))
+        assert model.last_finish_reason == "stop"
+    finally:
+        model.close()
+
+
 def test_library_moves_from_embedded_into_a_chroma_server(chroma_server, aurora_pdf, tmp_path):
     embedded = tmp_path / "laptop"
     assert run_cli("ingest", str(aurora_pdf), data_dir=embedded).returncode == 0

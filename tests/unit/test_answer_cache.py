@@ -10,6 +10,7 @@ pytestmark = pytest.mark.unit
 
 class RecordingModel:
     context_length = 4096
+    last_finish_reason = "stop"
 
     def __init__(self) -> None:
         self.prompts: list[list[dict[str, str]]] = []

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.unit
 
 class EchoModel:
     context_length = 4096
+    last_finish_reason = "stop"
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
