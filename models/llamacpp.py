@@ -138,9 +138,7 @@ class LlamaRuntime:
         self._chat_format = chat_format
         self._flash_attn = flash_attn
         self.default_options = default_options or GenerationOptions()
-        # Why the last answer ended: "stop" (the model), "length" (the token limit), "cancelled",
-        # or None when not known.
-        self.last_finish_reason: str | None = None
+        self._finish = threading.local()  # see last_finish_reason
         self._llm: Any = None
         # Known once loaded (see warm_up): where it runs, its trained window, its template.
         self._gpu_layers = 0
@@ -354,6 +352,13 @@ class LlamaRuntime:
             return 0
         return len(self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    @property
+    def last_finish_reason(self) -> str | None:
+        """Why this thread's last answer ended: "stop" (the model), "length" (the token limit),
+        "cancelled", or None when not known. Per thread, so that a generation started by
+        another request cannot change it before the caller reads it."""
+        return getattr(self._finish, "reason", None)
+
     def stream(
         self,
         messages: list[Message],
@@ -369,13 +374,13 @@ class LlamaRuntime:
         opts = options or self.default_options
         llm = self._model
         with self._generate_lock, _openmp_released():
-            self.last_finish_reason = None
+            self._finish.reason = None
             if cancel is not None and cancel.is_set():
                 return
             if self._native is not None:
                 tokens = self._prompt_tokens(llm, messages)
                 ended = yield from self._native.generate(tokens, opts, cancel=cancel)
-                self.last_finish_reason = ended
+                self._finish.reason = ended
                 return
             try:
                 chunks = llm.create_chat_completion(
@@ -394,6 +399,6 @@ class LlamaRuntime:
                     delta = choice["delta"].get("content")
                     if delta:
                         yield delta
-                    self.last_finish_reason = choice.get("finish_reason") or None
+                    self._finish.reason = choice.get("finish_reason") or None
             except ValueError as exc:  # llama-cpp-python raises ValueError for window overflow
                 raise GenerationError(str(exc)) from exc
