@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -71,3 +72,20 @@ class ChatModel(Protocol):
     ) -> Iterator[str]:
         """Yield the answer's text pieces as they are generated; stop early when `cancel` is set."""
         ...
+
+
+class FinishReason:
+    """Why a model's last answer ended, kept per thread: a generation another request starts
+    cannot change it before the thread that streamed the answer reads it."""
+
+    def __init__(self) -> None:
+        self._finish = threading.local()
+
+    @property
+    def last_finish_reason(self) -> str | None:
+        """Why this thread's last answer ended: "stop" (the model), "length" (the token limit),
+        "cancelled", or None when not known."""
+        return getattr(self._finish, "reason", None)
+
+    def _ended(self, reason: str | None) -> None:
+        self._finish.reason = reason

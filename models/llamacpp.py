@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from models.base import CancelToken, GenerationOptions, Message, ModelInfo
+from models.base import CancelToken, FinishReason, GenerationOptions, Message, ModelInfo
 from models.catalog import GIB, Architecture, available_memory_bytes, memory_estimate
 from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
 from models.gguf import GGUFHeaderError, read_metadata, split_parts
@@ -103,7 +103,7 @@ def physical_cores() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-class LlamaRuntime:
+class LlamaRuntime(FinishReason):
     """`ChatModel` over llama-cpp-python."""
 
     def __init__(
@@ -138,7 +138,7 @@ class LlamaRuntime:
         self._chat_format = chat_format
         self._flash_attn = flash_attn
         self.default_options = default_options or GenerationOptions()
-        self._finish = threading.local()  # see last_finish_reason
+        super().__init__()  # last_finish_reason
         self._llm: Any = None
         # Known once loaded (see warm_up): where it runs, its trained window, its template.
         self._gpu_layers = 0
@@ -352,13 +352,6 @@ class LlamaRuntime:
             return 0
         return len(self._model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    @property
-    def last_finish_reason(self) -> str | None:
-        """Why this thread's last answer ended: "stop" (the model), "length" (the token limit),
-        "cancelled", or None when not known. Per thread, so that a generation started by
-        another request cannot change it before the caller reads it."""
-        return getattr(self._finish, "reason", None)
-
     def stream(
         self,
         messages: list[Message],
@@ -374,13 +367,13 @@ class LlamaRuntime:
         opts = options or self.default_options
         llm = self._model
         with self._generate_lock, _openmp_released():
-            self._finish.reason = None
+            self._ended(None)
             if cancel is not None and cancel.is_set():
                 return
             if self._native is not None:
                 tokens = self._prompt_tokens(llm, messages)
                 ended = yield from self._native.generate(tokens, opts, cancel=cancel)
-                self._finish.reason = ended
+                self._ended(ended)
                 return
             try:
                 chunks = llm.create_chat_completion(
@@ -399,6 +392,6 @@ class LlamaRuntime:
                     delta = choice["delta"].get("content")
                     if delta:
                         yield delta
-                    self._finish.reason = choice.get("finish_reason") or None
+                    self._ended(choice.get("finish_reason") or None)
             except ValueError as exc:  # llama-cpp-python raises ValueError for window overflow
                 raise GenerationError(str(exc)) from exc

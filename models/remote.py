@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 
-from models.base import CancelToken, GenerationOptions, Message, ModelInfo
+from models.base import CancelToken, FinishReason, GenerationOptions, Message, ModelInfo
 from models.errors import GenerationError
 
 _CHARS_PER_TOKEN = 3
 
 
-class RemoteChatModel:
+class RemoteChatModel(FinishReason):
     """Generation delegated to an OpenAI-compatible `/v1` endpoint."""
 
     def __init__(
@@ -50,7 +50,7 @@ class RemoteChatModel:
         self._model_name = model
         self._n_ctx = n_ctx
         self.default_options = default_options or GenerationOptions()
-        self._finish = threading.local()  # see last_finish_reason
+        super().__init__()  # last_finish_reason
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
         self._client = httpx.Client(headers=headers, timeout=self._timeout, trust_env=False)
@@ -133,13 +133,6 @@ class RemoteChatModel:
                 return  # said again, clearly, at the first question
             self._model_name = names[0] if names else None
 
-    @property
-    def last_finish_reason(self) -> str | None:
-        """Why this thread's last answer ended: "stop" (the model), "length" (the token limit),
-        "cancelled", or None when not known. Per thread, so that a generation started by
-        another request cannot change it before the caller reads it."""
-        return getattr(self._finish, "reason", None)
-
     def stream(
         self,
         messages: list[Message],
@@ -154,7 +147,7 @@ class RemoteChatModel:
         """
         opts = options or self.default_options
         self.warm_up()
-        self._finish.reason = None
+        self._ended(None)
         body: dict[str, Any] = {
             "messages": messages,
             "stream": True,
@@ -174,14 +167,14 @@ class RemoteChatModel:
                     response.raise_for_status()
                 for line in response.iter_lines():
                     if cancel is not None and cancel.is_set():
-                        self._finish.reason = "cancelled"
+                        self._ended("cancelled")
                         return
                     delta, finish = _event(line)
                     if delta is None:
                         return  # [DONE]
                     if delta:
                         yield delta
-                    self._finish.reason = finish or self.last_finish_reason
+                    self._ended(finish or self.last_finish_reason)
         except httpx.HTTPError as exc:
             raise self._explain(exc) from exc
 

@@ -91,10 +91,9 @@ def last_sources(messages: list[StoredMessage], link: PageLink | None = None) ->
     return ""
 
 
-def picked_documents(picked: list[str] | str | None) -> list[str] | None:
+def picked_documents(picked: list[str] | None) -> list[str] | None:
     """The documents picked under "Search in" (names), or None for all of them."""
-    names = [picked] if isinstance(picked, str) else list(picked or [])
-    return [name for name in names if name] or None
+    return [name for name in picked or [] if name] or None
 
 
 def conversation_choices(
@@ -168,7 +167,7 @@ def register(
         message: str,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: list[str] | str | None,
+        doc_filter: list[str] | None,
         matching: str,
         request: gr.Request,
         *,
@@ -263,7 +262,7 @@ def register(
         message: str,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: list[str] | str | None,
+        doc_filter: list[str] | None,
         matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
@@ -288,7 +287,7 @@ def register(
         edited: str | None,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: list[str] | str | None,
+        doc_filter: list[str] | None,
         matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
@@ -307,7 +306,7 @@ def register(
         data: gr.RetryData,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: list[str] | str | None,
+        doc_filter: list[str] | None,
         matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
@@ -317,7 +316,7 @@ def register(
         data: gr.EditData,
         chat_id: int | None,
         use_docs: bool,
-        doc_filter: list[str] | str | None,
+        doc_filter: list[str] | None,
         matching: str,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:

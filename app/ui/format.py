@@ -61,13 +61,7 @@ def passages_markdown(found: Sequence[dict[str, Any]], query: str, link: PageLin
     )
 
     def marked(text: str) -> str:
-        if pattern is None:
-            return html.escape(text)
-        out, at = [], 0
-        for m in pattern.finditer(text):
-            out += [html.escape(text[at : m.start()]), f"<mark>{html.escape(m.group())}</mark>"]
-            at = m.end()
-        return "".join([*out, html.escape(text[at:])])
+        return _with_marks(text, [m.span() for m in pattern.finditer(text)] if pattern else [])
 
     return "\n\n".join(
         _passage({**s, "number": n}, link, "", marked) for n, s in enumerate(found, start=1)
@@ -105,8 +99,13 @@ def _passage(
 
 def _marked(text: str, answer: str) -> str:
     """`text` as HTML, each number that gives one of the answer's figures in <mark>."""
+    return _with_marks(text, supporting_spans(answer, text) if answer else [])
+
+
+def _with_marks(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """`text` as HTML with the (start, end) `spans`, in order and apart, in <mark>."""
     out, at = [], 0
-    for start, end in supporting_spans(answer, text) if answer else []:
+    for start, end in spans:
         out += [html.escape(text[at:start]), f"<mark>{html.escape(text[start:end])}</mark>"]
         at = end
     return "".join([*out, html.escape(text[at:])])
