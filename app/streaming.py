@@ -36,7 +36,8 @@ def in_background(
 
     Args:
         produce: makes the iterator to run (called in the thread).
-        interval_s: least time between two batches; the first batch goes out at once.
+        interval_s: least time between two batches; the first batch goes out at once, and so
+            does the last when the producer ends (a complete answer is not held back).
             0 = each batch is whatever arrived while the previous one was being sent.
         cancel: set when the reader stops early (a closed browser tab), so the producer can stop.
 
@@ -44,6 +45,7 @@ def in_background(
         Whatever the producer raised, once the items before it have been yielded.
     """
     items: queue.SimpleQueue[object] = queue.SimpleQueue()
+    finished = threading.Event()
 
     def run() -> None:
         try:
@@ -53,6 +55,7 @@ def in_background(
             items.put(_Failed(exc))
         finally:
             items.put(_END)
+            finished.set()
 
     worker = threading.Thread(target=run, name="generation", daemon=True)
     worker.start()
@@ -64,8 +67,8 @@ def in_background(
             failure: _Failed | None = None
             pending = [items.get()]  # wait for the next item...
             wait = last + interval_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)  # ...then for the interval, without a wake-up per token
+            if wait > 0:  # ...then for the interval, without a wake-up per token, or until
+                finished.wait(wait)  # the producer ends: its last items go out at once
             while True:
                 try:
                     pending.append(items.get_nowait())

@@ -52,6 +52,19 @@ def test_updates_are_coalesced_to_the_interval():
     assert len(batches) <= 8  # about 0.2 s of items in 0.05 s batches, not 40 updates
 
 
+def test_the_last_batch_goes_out_when_the_producer_ends_not_after_the_interval():
+    def produce():
+        yield "a"
+        time.sleep(0.05)
+        yield "b"  # then the answer is complete
+
+    stream = in_background(produce, interval_s=2.0)
+    assert next(stream) == ["a"]
+    started = time.monotonic()
+    assert list(stream) == [["b"]]
+    assert time.monotonic() - started < 1.0  # not the rest of the 2 s interval
+
+
 def test_a_producer_error_is_raised_after_what_came_before():
     def produce():
         yield 1
