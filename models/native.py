@@ -164,7 +164,8 @@ class NativeDecoder:
         chain = self._sampler(options)
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
-            for _ in range(min(options.max_tokens, self._n_ctx - len(self._past))):
+            limit = min(options.max_tokens, self._n_ctx - len(self._past))
+            for made in range(1, limit + 1):
                 if cancel is not None and cancel.is_set():
                     return "cancelled"
                 token = lib.llama_sampler_sample(chain, self._ctx, -1)
@@ -176,6 +177,8 @@ class NativeDecoder:
                 piece = text.decode(self._piece.raw[: max(size, 0)])
                 if piece:
                     yield piece  # before the next forward pass: the reader sees it at once
+                if made == limit:
+                    break  # nothing is sampled after the last token, so it is not evaluated
                 self._one[0] = token
                 if lib.llama_decode(self._ctx, lib.llama_batch_get_one(self._one, 1)) != 0:
                     self.reset()

@@ -44,3 +44,23 @@ def test_cutting_candidates_before_the_penalty_changes_no_token(llm, options, mo
     assert cut == whole
     monkeypatch.setattr(native, "_PREFILTER_K", 1)  # a cut too small: the test can tell
     assert answer(llm, options) != whole
+
+
+def test_an_answer_cut_by_the_token_limit_does_not_evaluate_its_last_token(llm):
+    decoder = native.NativeDecoder(llm)
+    decoder.reset()
+    prompt = llm.tokenize(PROMPT.encode())
+    options = GenerationOptions(temperature=0.0, max_tokens=8)
+    gen = decoder.generate(prompt, options)
+    text = ""
+    ended = None
+    while ended is None:
+        try:
+            text += next(gen)
+        except StopIteration as end:
+            ended = end.value
+    assert ended == "length"
+    # nothing is sampled after the 8th token, so it is not run through the model
+    assert len(decoder.cached_tokens) == len(prompt) + 7
+    longer = answer(llm, options.model_copy(update={"max_tokens": 9}))
+    assert longer.startswith(text) and len(longer) > len(text)
