@@ -357,8 +357,14 @@ HANDLERS = {
 }
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    """`kill`, systemd and the tests stop the app like Ctrl+C: the library is closed cleanly."""
+def _stop_once(signum: int, frame: object) -> None:
+    """`kill`, systemd, Ctrl+C and the tests stop the app, and the library is closed cleanly.
+
+    Only the first signal counts: a second one (Ctrl+C pressed twice, `kill` repeated) would
+    otherwise land inside the close and end the process halfway through it, with a traceback.
+    """
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -372,7 +378,8 @@ def main(argv: Sequence[str]) -> int:
     command = args.command or "run"
     services: Services | None = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop, _stop_once)
     try:
         settings = settings_from(args)
         if command == "models":

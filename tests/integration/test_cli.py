@@ -182,6 +182,35 @@ def test_the_launcher_serves_the_page_and_a_sigterm_stops_the_app(tmp_path):
         stop_process(process)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_signals_repeated_while_the_app_closes_do_not_break_the_close(tmp_path):
+    """Ctrl+C pressed again, or `kill` repeated, while the app shuts down: it still closes the
+    library and exits quietly instead of dying inside the close with a traceback."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [sys.executable, "launch.py", "--data-dir", str(tmp_path), "--port", str(port)]
+    log_path = tmp_path / "app.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*command, "--no-browser"], cwd=ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 180
+        while not _serves(url):
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the page was not served"
+            time.sleep(0.5)
+        time.sleep(3)  # the model is loaded once the page is up: closing has it to free
+        stopped_by = time.monotonic() + 30
+        while process.poll() is None:
+            assert time.monotonic() < stopped_by, "the app did not stop"
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.02)
+        assert process.returncode in (0, 130), log_path.read_text()  # as for one signal
+        assert "Traceback" not in log_path.read_text()
+        assert not _serves(url)
+    finally:
+        stop_process(process)
+
+
 def _serves(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
