@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from app.chats import ChatStoreError
-from app.security import InsecureBindError
+from app.security import InsecureBindError, PortInUse
 from models.errors import GenerationError, ModelError, ModelLoadError, ModelNotFound
 from rag.errors import ContextTooLong, EmbedderMismatch, PdfError, RagError, StoreError
 
@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 _HINTS: tuple[tuple[type[BaseException], str], ...] = (
     (InsecureBindError, "{e}"),
+    (PortInUse, "{e}"),
     (ChatStoreError, "{e}"),
     (ModelNotFound, "Model not found: {e}"),
     (ModelLoadError, "The model could not be loaded: {e}"),
@@ -28,7 +29,7 @@ _HINTS: tuple[tuple[type[BaseException], str], ...] = (
 
 def is_expected(exc: BaseException) -> bool:
     """True for errors raised on purpose (bad input, missing files), not bugs."""
-    return isinstance(exc, RagError | ModelError | InsecureBindError | ChatStoreError)
+    return isinstance(exc, RagError | ModelError | InsecureBindError | PortInUse | ChatStoreError)
 
 
 def describe(exc: BaseException) -> str:

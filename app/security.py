@@ -1,13 +1,50 @@
-"""Who may connect: loopback only, unless credentials are given. No Gradio import here."""
+"""Where the app listens and who may connect: loopback only, unless credentials are given.
+No Gradio import here."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 
 class InsecureBindError(Exception):
     """Refusing to listen beyond this machine without a password."""
+
+
+class PortInUse(Exception):
+    """The port asked for is taken by another program."""
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on `host`:`port` now (probed as uvicorn binds)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError:
+            return False
+    return True
+
+
+def serving_port(host: str, port: int, *, chosen: bool) -> int | None:
+    """The port to serve on: `port` when it is free (or 0, any free port: None).
+
+    A taken default port gives None: the server then takes the next free one after it, as a
+    second Gradio app does. A port the user chose (--port, QUIPU_UI__PORT) is not replaced.
+
+    Raises:
+        PortInUse: the port the user chose is taken.
+    """
+    if not port or port_is_free(host, port):
+        return port or None
+    if chosen:
+        raise PortInUse(
+            f"port {port} is in use by another program (another Quipu, or another web app): "
+            "stop it, or start with another --port (0 for any free one)"
+        )
+    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.openai_api import build_router
+from app.security import serving_port
 from app.shapes import (
     citation_json,
     file_result_json,
@@ -338,7 +339,7 @@ def launch(
     _calm_queue(demo)
     demo.launch(
         server_name=ui.host,
-        server_port=ui.port or None,
+        server_port=serving_port(ui.host, ui.port, chosen="port" in ui.model_fields_set),
         inbrowser=ui.open_browser,
         prevent_thread_lock=True,
         show_error=True,

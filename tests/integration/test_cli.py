@@ -1,7 +1,9 @@
 """The command-line tools as outside tools call them: a real process, a real data dir."""
 
 import json
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -209,6 +211,49 @@ def test_signals_repeated_while_the_app_closes_do_not_break_the_close(tmp_path):
         assert not _serves(url)
     finally:
         stop_process(process)
+
+
+def test_a_taken_port_gets_a_clear_message_or_for_the_default_port_the_next_free_one(tmp_path):
+    """Another program on the port: `--port N` explains itself; the default port (7860, often
+    another Gradio app's) moves on to the next free one, which the log names."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        chosen = subprocess.run(
+            [sys.executable, "launch.py", "--data-dir", str(tmp_path / "a"), "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert chosen.returncode == 1
+    assert f"port {port} is in use" in chosen.stderr and "--port" in chosen.stderr
+    assert "Traceback" not in chosen.stderr
+
+    default = 7860
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:  # the default port taken, by this test unless something else already has it
+            blocker.bind(("127.0.0.1", default))
+            blocker.listen()
+        except OSError:
+            pass
+        log_path = tmp_path / "app.log"
+        command = [sys.executable, "launch.py", "--data-dir", str(tmp_path / "b"), "--no-browser"]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 180
+            while not (found := re.search(r"http://127\.0\.0\.1:(\d+)", log_path.read_text())):
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "no URL in the log"
+                time.sleep(0.5)
+            served = int(found.group(1))
+            assert served != default
+            assert _serves(f"http://127.0.0.1:{served}/")
+        finally:
+            stop_process(process)
 
 
 def _serves(url: str) -> bool:

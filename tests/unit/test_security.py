@@ -1,6 +1,16 @@
+import socket
+
 import pytest
 
-from app.security import InsecureBindError, check_bind, is_loopback, load_credentials
+from app.security import (
+    InsecureBindError,
+    PortInUse,
+    check_bind,
+    is_loopback,
+    load_credentials,
+    port_is_free,
+    serving_port,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -31,3 +41,17 @@ def test_credentials_from_flag_and_file(tmp_path):
         load_credentials("no-colon", None)
     with pytest.raises(InsecureBindError, match="cannot read"):
         load_credentials(None, tmp_path / "missing")
+
+
+def test_a_taken_port_is_replaced_only_when_the_user_did_not_choose_it():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert not port_is_free("127.0.0.1", port)
+        assert serving_port("127.0.0.1", port, chosen=False) is None  # the next free one
+        with pytest.raises(PortInUse, match=f"port {port} is in use"):
+            serving_port("127.0.0.1", port, chosen=True)
+    assert port_is_free("127.0.0.1", port)
+    assert serving_port("127.0.0.1", port, chosen=True) == port
+    assert serving_port("127.0.0.1", 0, chosen=True) is None  # 0: any free port
