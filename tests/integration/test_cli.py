@@ -8,6 +8,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,25 +167,39 @@ def test_overlong_and_empty_questions_get_clear_messages(cli_library):
     assert "Traceback" not in long.stderr
 
 
+@contextmanager
+def launched(data_dir: Path, *flags: str) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """`python launch.py --no-browser` started as a user starts it: (the process, its log)."""
+    log_path = data_dir.parent / f"{data_dir.name}.log"
+    command = [sys.executable, "launch.py", "--data-dir", str(data_dir), "--no-browser", *flags]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        yield process, log_path
+    finally:
+        stop_process(process)
+
+
+def wait_until(ready: Callable[[], object], process: subprocess.Popen, log_path: Path) -> Any:
+    """`ready()`'s first true value, while the app runs (its log is the failure message)."""
+    deadline = time.monotonic() + 180
+    while not (found := ready()):
+        assert process.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, f"not ready: {log_path.read_text()}"
+        time.sleep(0.5)
+    return found
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_the_launcher_serves_the_page_and_a_sigterm_stops_the_app(tmp_path):
     """`python launch.py` becomes the app: stopping it (systemd, `kill`) leaves nothing serving."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    command = [sys.executable, "launch.py", "--data-dir", str(tmp_path), "--port", str(port)]
-    with (tmp_path / "app.log").open("wb") as log:
-        process = subprocess.Popen([*command, "--no-browser"], cwd=ROOT, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 180
-        while not _serves(url):
-            assert process.poll() is None, (tmp_path / "app.log").read_text()
-            assert time.monotonic() < deadline, "the page was not served"
-            time.sleep(0.5)
+    with launched(tmp_path / "data", "--port", str(port)) as (process, log_path):
+        wait_until(lambda: _serves(url), process, log_path)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) is not None
         assert not _serves(url)  # no orphaned app still holding the port
-    finally:
-        stop_process(process)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -190,16 +208,8 @@ def test_signals_repeated_while_the_app_closes_do_not_break_the_close(tmp_path):
     library and exits quietly instead of dying inside the close with a traceback."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    command = [sys.executable, "launch.py", "--data-dir", str(tmp_path), "--port", str(port)]
-    log_path = tmp_path / "app.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([*command, "--no-browser"], cwd=ROOT, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 180
-        while not _serves(url):
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the page was not served"
-            time.sleep(0.5)
+    with launched(tmp_path / "data", "--port", str(port)) as (process, log_path):
+        wait_until(lambda: _serves(url), process, log_path)
         time.sleep(3)  # the model is loaded once the page is up: closing has it to free
         stopped_by = time.monotonic() + 30
         while process.poll() is None:
@@ -209,8 +219,6 @@ def test_signals_repeated_while_the_app_closes_do_not_break_the_close(tmp_path):
         assert process.returncode in (0, 130), log_path.read_text()  # as for one signal
         assert "Traceback" not in log_path.read_text()
         assert not _serves(url)
-    finally:
-        stop_process(process)
 
 
 def test_a_taken_port_gets_a_clear_message_or_for_the_default_port_the_next_free_one(tmp_path):
@@ -239,21 +247,15 @@ def test_a_taken_port_gets_a_clear_message_or_for_the_default_port_the_next_free
             blocker.listen()
         except OSError:
             pass
-        log_path = tmp_path / "app.log"
-        command = [sys.executable, "launch.py", "--data-dir", str(tmp_path / "b"), "--no-browser"]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 180
-            while not (found := re.search(r"http://127\.0\.0\.1:(\d+)", log_path.read_text())):
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "no URL in the log"
-                time.sleep(0.5)
+        with launched(tmp_path / "b") as (process, log_path):
+            found = wait_until(
+                lambda: re.search(r"http://127\.0\.0\.1:(\d+)", log_path.read_text()),
+                process,
+                log_path,
+            )
             served = int(found.group(1))
             assert served != default
             assert _serves(f"http://127.0.0.1:{served}/")
-        finally:
-            stop_process(process)
 
 
 def _serves(url: str) -> bool:
