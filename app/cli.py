@@ -18,7 +18,7 @@ from typing import Any
 
 from app.messages import describe, is_expected
 from app.security import check_bind, load_credentials
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.shapes import document_json, hit_json, model_json, unverified_figures
 from app.wiring import Services, build_registry, build_services, download_by_name
 from models.download import DownloadProgress
@@ -151,7 +151,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ui["open_browser"] = False
     if ui:
         overrides["ui"] = ui
-    return Settings(**overrides)
+    return load_settings(**overrides)
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import logging
 
 from app.chats import ChatStoreError
 from app.security import InsecureBindError, PortInUse
+from app.settings import SettingsError
 from models.errors import GenerationError, ModelError, ModelLoadError, ModelNotFound
 from rag.errors import ContextTooLong, EmbedderMismatch, PdfError, RagError, StoreError
 
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 _HINTS: tuple[tuple[type[BaseException], str], ...] = (
     (InsecureBindError, "{e}"),
     (PortInUse, "{e}"),
+    (SettingsError, "{e}"),
     (ChatStoreError, "{e}"),
     (ModelNotFound, "Model not found: {e}"),
     (ModelLoadError, "The model could not be loaded: {e}"),
@@ -29,7 +31,8 @@ _HINTS: tuple[tuple[type[BaseException], str], ...] = (
 
 def is_expected(exc: BaseException) -> bool:
     """True for errors raised on purpose (bad input, missing files), not bugs."""
-    return isinstance(exc, RagError | ModelError | InsecureBindError | PortInUse | ChatStoreError)
+    expected = (RagError, ModelError, InsecureBindError, PortInUse, SettingsError, ChatStoreError)
+    return isinstance(exc, expected)
 
 
 def describe(exc: BaseException) -> str:

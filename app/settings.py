@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -192,3 +192,60 @@ class Settings(BaseSettings):
     def chats_db(self) -> Path:
         """The conversations database."""
         return self.data_dir / "chats.sqlite3"
+
+
+class SettingsError(ValueError):
+    """A setting (a flag, a QUIPU_* variable) has a value Quipu cannot use."""
+
+
+# The command-line flags that set a setting, to name them beside its variable.
+_FLAGS = {
+    ("data_dir",): "--data-dir",
+    ("model", "path"): "--model",
+    ("model", "llm_url"): "--llm-url",
+    ("model", "llm_model"): "--llm-model",
+    ("store", "chroma_url"): "--chroma-url",
+    ("ui", "host"): "--host",
+    ("ui", "port"): "--port",
+    ("ui", "auth_file"): "--auth-file",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings(**overrides)` (flags over QUIPU_* variables over defaults), with a value that
+    does not fit reported as the setting to change, not as a validation traceback.
+
+    Raises:
+        SettingsError: a value is out of range or of the wrong kind (every such one is named).
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = tuple(str(part) for part in error["loc"])
+            name = "QUIPU_" + "__".join(part.upper() for part in where)
+            flag = _FLAGS.get(where)
+            message = error["msg"][:1].lower() + error["msg"][1:]
+            named = f"{name} ({flag})" if flag else name
+            problems.append(f"{named} = {error.get('input')!r}: {message}")
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+
+
+def make_data_dir(settings: Settings) -> None:
+    """Create the data folder (and its parents) if needed.
+
+    Raises:
+        SettingsError: it cannot be created or written (the message names it and the way out).
+    """
+    folder = settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"no permission to write in {folder}")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError(
+            f"cannot use {folder} as the data folder ({reason}): choose another with "
+            "--data-dir or QUIPU_DATA_DIR"
+        ) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.chats import ChatStore
-from app.settings import Settings
+from app.settings import Settings, make_data_dir
 from models.base import GenerationOptions, ModelInfo
 from models.download import DownloadProgress, download
 from models.errors import ModelError
@@ -296,7 +296,7 @@ def _log_rebuild_progress(done: int, total: int) -> None:
 
 def build_services(settings: Settings) -> Services:
     """Construct every service; heavy weights load lazily (see `Services.warm_up`)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings)
     embedder = make_embedder(
         settings.rag.embedder,
         backend=settings.rag.embed_backend,

@@ -167,6 +167,18 @@ def test_overlong_and_empty_questions_get_clear_messages(cli_library):
     assert "Traceback" not in long.stderr
 
 
+def test_unusable_settings_get_one_line_each_not_a_traceback(tmp_path):
+    bad_port = run_cli("--port", "99999", "--no-browser", data_dir=tmp_path / "data")
+    assert bad_port.returncode == 1
+    assert "invalid setting: QUIPU_UI__PORT (--port) = 99999" in bad_port.stderr
+    (tmp_path / "a-file").write_text("not a folder")
+    no_folder = run_cli("library", data_dir=tmp_path / "a-file" / "library")
+    assert no_folder.returncode == 1
+    assert "as the data folder" in no_folder.stderr and "--data-dir" in no_folder.stderr
+    for result in (bad_port, no_folder):
+        assert "Traceback" not in result.stderr and "Something went wrong" not in result.stderr
+
+
 @contextmanager
 def launched(data_dir: Path, *flags: str) -> Iterator[tuple[subprocess.Popen, Path]]:
     """`python launch.py --no-browser` started as a user starts it: (the process, its log)."""

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import build_parser, settings_from
+from app.settings import Settings, SettingsError, make_data_dir
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +57,24 @@ def test_streamed_answers_update_less_often_on_fewer_cpus(monkeypatch, cpus, int
     monkeypatch.setattr("os.cpu_count", lambda: cpus)
     assert UiSettings().stream_interval == pytest.approx(interval)
     assert UiSettings(stream_interval_s=0.5).stream_interval == 0.5  # a setting wins
+
+
+def test_a_value_that_does_not_fit_names_its_variable_and_flag(monkeypatch):
+    monkeypatch.setenv("QUIPU_RAG__TOP_K", "-1")
+    args = build_parser().parse_args(["--port", "99999", "--data-dir", "/tmp/d"])
+    with pytest.raises(SettingsError) as caught:
+        settings_from(args)
+    message = str(caught.value)
+    assert "QUIPU_UI__PORT (--port) = 99999" in message and "65535" in message
+    assert "QUIPU_RAG__TOP_K = '-1'" in message  # every problem, not only the first
+    assert "pydantic" not in message
+
+
+def test_a_data_folder_that_cannot_be_made_is_named(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = Settings(data_dir=blocker / "library")
+    with pytest.raises(SettingsError, match="cannot use .*a-file/library as the data folder"):
+        make_data_dir(settings)
+    make_data_dir(Settings(data_dir=tmp_path / "fine" / "library"))
+    assert (tmp_path / "fine" / "library").is_dir()
