@@ -6,6 +6,7 @@ QUIPU_UI__PORT=8000; QUIPU_DATA_DIR sets the data folder.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -228,7 +229,9 @@ def load_settings(**overrides: Any) -> Settings:
             flag = _FLAGS.get(where)
             message = error["msg"][:1].lower() + error["msg"][1:]
             named = f"{name} ({flag})" if flag else name
-            problems.append(f"{named} = {error.get('input')!r}: {message}")
+            secret = any(word in name for word in ("AUTH", "KEY", "TOKEN", "PASSWORD"))
+            given = "(hidden)" if secret else repr(error.get("input"))
+            problems.append(f"{named} = {given}: {message}")
         raise SettingsError("invalid setting: " + "; ".join(problems)) from None
 
 
@@ -242,7 +245,7 @@ def make_data_dir(settings: Settings) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(f"no permission to write in {folder}")
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SettingsError(

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import build_parser, settings_from
-from app.settings import Settings, SettingsError, make_data_dir
+from app.settings import Settings, SettingsError, load_settings, make_data_dir
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +78,10 @@ def test_a_data_folder_that_cannot_be_made_is_named(tmp_path):
         make_data_dir(settings)
     make_data_dir(Settings(data_dir=tmp_path / "fine" / "library"))
     assert (tmp_path / "fine" / "library").is_dir()
+
+
+def test_a_secret_that_does_not_fit_is_named_but_not_shown():
+    with pytest.raises(SettingsError) as caught:
+        load_settings(model={"llm_api_key": 987654321})
+    assert "QUIPU_MODEL__LLM_API_KEY = (hidden)" in str(caught.value)
+    assert "987654321" not in str(caught.value)
