@@ -41,25 +41,33 @@ def export_library(
         originals: the library's kept PDFs, written with their documents (None: text and
             vectors only, a smaller file).
         on_document: called after each document is written.
+
+    Raises:
+        RagError: the file cannot be written (no such folder, no permission, disk full); no
+            partial file is left behind.
     """
     partial = target.with_name(target.name + ".part")
     documents = store.documents()
-    with partial.open("w", encoding="utf-8") as out:
-        out.write(json.dumps({"format": FORMAT, "embedder": store.embedder_id}) + "\n")
-        for document in documents:
-            pairs = store.document_chunks(document.file_id)
-            record = {
-                "document": asdict(document),
-                "chunks": [asdict(chunk) for chunk, _ in pairs],
-                "vectors": [vector for _, vector in pairs],
-            }
-            kept = originals.path(document.file_id) if originals is not None else None
-            if kept is not None:
-                record["pdf"] = base64.b64encode(kept.read_bytes()).decode("ascii")
-            out.write(json.dumps(record) + "\n")
-            if on_document:
-                on_document(document)
-    partial.replace(target)
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            out.write(json.dumps({"format": FORMAT, "embedder": store.embedder_id}) + "\n")
+            for document in documents:
+                pairs = store.document_chunks(document.file_id)
+                record = {
+                    "document": asdict(document),
+                    "chunks": [asdict(chunk) for chunk, _ in pairs],
+                    "vectors": [vector for _, vector in pairs],
+                }
+                kept = originals.path(document.file_id) if originals is not None else None
+                if kept is not None:
+                    record["pdf"] = base64.b64encode(kept.read_bytes()).decode("ascii")
+                out.write(json.dumps(record) + "\n")
+                if on_document:
+                    on_document(document)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise RagError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return len(documents)
 
 
@@ -76,11 +84,16 @@ def import_library(
     document's content hash).
 
     Raises:
-        RagError: not an export file.
+        RagError: the file cannot be read, is not an export, or is damaged part-way (the
+            documents before the damage are added, and the message says how many).
         EmbedderMismatch: the export was made with another embedder than the target's.
     """
     added = skipped = 0
-    with source.open(encoding="utf-8") as lines:
+    try:
+        lines = source.open(encoding="utf-8", errors="replace")  # damage: a bad line, below
+    except OSError as exc:
+        raise RagError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    with lines:
         try:
             header = json.loads(next(lines))
         except (StopIteration, ValueError) as exc:
@@ -92,15 +105,22 @@ def import_library(
                 f"{source.name} was made with embedder '{header.get('embedder')}', "
                 f"this library uses '{store.embedder_id}'"
             )
-        for line in lines:
+        for number, line in enumerate(lines, start=2):
             if not line.strip():
                 continue
-            record = json.loads(line)
-            document = Document(**record["document"])
+            try:
+                record = json.loads(line)
+                document = Document(**record["document"])
+                chunks = [Chunk(**chunk) for chunk in record["chunks"]]
+                vectors = record["vectors"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RagError(
+                    f"{source.name} is damaged at line {number} (cut short, or edited): "
+                    f"{added} documents were added before it, {skipped} were there already"
+                ) from exc
             new = store.get_document(document.file_id) is None
             if new:
-                chunks = [Chunk(**chunk) for chunk in record["chunks"]]
-                store.add_document(document, chunks, record["vectors"])
+                store.add_document(document, chunks, vectors)
                 added += 1
             else:
                 skipped += 1

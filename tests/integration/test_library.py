@@ -225,3 +225,36 @@ def test_an_exported_library_carries_its_pdfs_so_cited_pages_open_after_an_impor
     assert other_copies.path(doc.file_id) is None
     assert [d.file_name for d in other.documents()] == ["aurora-report.pdf"]
     other.close()
+
+
+def test_export_and_import_problems_get_clear_messages_and_lose_nothing(
+    tmp_path, real_embedder, aurora_pdf
+):
+    import json
+
+    from rag.errors import RagError
+    from rag.portable import export_library, import_library
+
+    store = ChunkStore(tmp_path / "laptop" / "chroma", embedder_id=real_embedder.model_id)
+    Ingestor(real_embedder, store).ingest([aurora_pdf])
+    nowhere = tmp_path / "no-such-folder" / "library.jsonl"
+    with pytest.raises(RagError, match="cannot write .*no-such-folder"):
+        export_library(store, nowhere)
+    assert not nowhere.parent.exists()
+    export = tmp_path / "library.jsonl"
+    export_library(store, export)
+    store.close()
+
+    target = ChunkStore(tmp_path / "team" / "chroma", embedder_id=real_embedder.model_id)
+    with pytest.raises(RagError, match="cannot read .*missing.jsonl"):
+        import_library(target, tmp_path / "missing.jsonl")
+    # Cut short while copying: the second record breaks off; the first document still lands.
+    header, record = export.read_text().splitlines()[:2]
+    second = json.loads(record)
+    second["document"]["file_id"] = "f" * 64
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([header, record, json.dumps(second)[:300]]) + "\n")
+    with pytest.raises(RagError, match="damaged at line 3.*1 documents were added"):
+        import_library(target, cut)
+    assert [d.file_name for d in target.documents()] == ["aurora-report.pdf"]
+    target.close()
