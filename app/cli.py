@@ -193,12 +193,18 @@ def cmd_ask(services: Services, args: argparse.Namespace) -> int:
 
 def cmd_search(services: Services, args: argparse.Namespace) -> int:
     files = [args.file] if args.file else None
+    if not all(query.strip() for query in args.queries):
+        print("error: a query is empty: search 'words to look for'", file=sys.stderr)
+        return 2
     for query in args.queries:
         hits = services.retriever.search(query, k=args.k, file_names=files)
         if args.json:
             print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False), flush=True)
             continue
         print(f"# {query}")
+        if not hits:
+            empty = not services.store.documents()
+            print("    nothing found" + (": the library is empty" if empty else ""))
         for rank, h in enumerate(hits, start=1):
             snippet = " ".join(h.chunk.text.split())[:160]
             print(

@@ -71,6 +71,15 @@ def test_search_json_one_line_per_query_with_pages(cli_library):
     assert second[0]["file"] == "cooking.pdf"
 
 
+def test_an_empty_query_or_an_empty_library_is_said_so(tmp_path):
+    empty = run_cli("search", "   ", data_dir=tmp_path / "data")
+    assert empty.returncode == 2 and "query is empty" in empty.stderr
+    nothing = run_cli("search", "launch code", data_dir=tmp_path / "data")
+    assert nothing.returncode == 0
+    said = ["# launch code", "    nothing found: the library is empty"]
+    assert nothing.stdout.splitlines() == said
+
+
 def test_search_file_filter(cli_library):
     data, _ = cli_library
     result = run_cli(
