@@ -19,7 +19,7 @@ from pathlib import PurePath
 import numpy as np
 
 from rag.embed import Embedder
-from rag.errors import DocumentNotFound
+from rag.errors import DocumentNotFound, RagError
 from rag.lexical import LexicalIndex
 from rag.store import ChunkStore
 from rag.types import Hit
@@ -32,6 +32,10 @@ KEYWORD_WEIGHT = 0.6
 # phrase ("net property, plant and equipment") above ones with the words apart. bench/retrieval.py:
 # 0.1-0.35 raised recall@1 and MRR within a document; above that, recall@5 fell.
 PHRASE_WEIGHT = 0.2
+# Most hits one search returns: each asks every ranking for 3x as many candidates, so an
+# unbounded k from the API would make one request rank the whole library. A follow-up searches
+# twice its top k, and the settings allow up to 50.
+MAX_K = 100
 
 
 def reciprocal_rank_fusion(
@@ -101,7 +105,14 @@ class Retriever:
     def search(
         self, query: str, *, k: int | None = None, file_names: Sequence[str] | None = None
     ) -> list[Hit]:
-        """The best `k` chunks for `query`, best first; only from `file_names` when given."""
+        """The best `k` chunks for `query`, best first; only from `file_names` when given.
+
+        Raises:
+            RagError: `k` is not between 1 and `MAX_K`.
+            DocumentNotFound: a name matches no document, or several.
+        """
+        if k is not None and not 1 <= k <= MAX_K:
+            raise RagError(f"the number of passages must be between 1 and {MAX_K}, not {k}")
         if not query.strip():
             return []
         k = k or self.top_k

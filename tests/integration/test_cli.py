@@ -78,6 +78,9 @@ def test_an_empty_query_or_an_empty_library_is_said_so(tmp_path):
     assert nothing.returncode == 0
     said = ["# launch code", "    nothing found: the library is empty"]
     assert nothing.stdout.splitlines() == said
+    for k in ("0", "-1", "100000"):  # -1 used to return every page, 100000 to rank everything
+        bad = run_cli("search", "launch code", "--k", k, data_dir=tmp_path / "data")
+        assert bad.returncode == 1 and "between 1 and 100" in bad.stderr, bad.stderr
 
 
 def test_search_file_filter(cli_library):

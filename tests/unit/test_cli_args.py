@@ -85,3 +85,15 @@ def test_a_secret_that_does_not_fit_is_named_but_not_shown():
         load_settings(model={"llm_api_key": 987654321})
     assert "QUIPU_MODEL__LLM_API_KEY = (hidden)" in str(caught.value)
     assert "987654321" not in str(caught.value)
+
+
+def test_the_search_limit_leaves_room_for_a_follow_up_at_the_largest_top_k():
+    from pydantic import ValidationError
+
+    from app.settings import RagSettings
+    from rag.retrieve import MAX_K
+
+    largest = RagSettings(top_k=50).top_k
+    with pytest.raises(ValidationError):
+        RagSettings(top_k=largest + 1)
+    assert 2 * largest <= MAX_K  # a follow-up searches twice its top k
