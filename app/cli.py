@@ -131,6 +131,21 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+# The setting each global flag sets, so that a value that does not fit names its flag.
+FLAG_SETTINGS = {
+    ("data_dir",): "--data-dir",
+    ("model", "path"): "--model",
+    ("model", "llm_url"): "--llm-url",
+    ("model", "llm_api_key"): "--llm-api-key",
+    ("model", "llm_model"): "--llm-model",
+    ("store", "chroma_url"): "--chroma-url",
+    ("ui", "host"): "--host",
+    ("ui", "port"): "--port",
+    ("ui", "auth"): "--auth",
+    ("ui", "auth_file"): "--auth-file",
+}
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from defaults and QUIPU_* variables, then the flags given."""
     overrides: dict[str, Any] = {}
@@ -151,7 +166,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ui["open_browser"] = False
     if ui:
         overrides["ui"] = ui
-    return load_settings(**overrides)
+    return load_settings(overrides, flags=FLAG_SETTINGS)
 
 
 # -- commands ---------------------------------------------------------------------------------

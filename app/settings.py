@@ -199,22 +199,12 @@ class SettingsError(ValueError):
     """A setting (a flag, a QUIPU_* variable) has a value Quipu cannot use."""
 
 
-# The command-line flags that set a setting, to name them beside its variable.
-_FLAGS = {
-    ("data_dir",): "--data-dir",
-    ("model", "path"): "--model",
-    ("model", "llm_url"): "--llm-url",
-    ("model", "llm_model"): "--llm-model",
-    ("store", "chroma_url"): "--chroma-url",
-    ("ui", "host"): "--host",
-    ("ui", "port"): "--port",
-    ("ui", "auth_file"): "--auth-file",
-}
-
-
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(
+    overrides: dict[str, Any], *, flags: dict[tuple[str, ...], str] | None = None
+) -> Settings:
     """`Settings(**overrides)` (flags over QUIPU_* variables over defaults), with a value that
-    does not fit reported as the setting to change, not as a validation traceback.
+    does not fit reported as the setting to change, not as a validation traceback. `flags`
+    names the command-line flag of a setting (by its path, ("ui", "port")), said beside it.
 
     Raises:
         SettingsError: a value is out of range or of the wrong kind (every such one is named).
@@ -226,7 +216,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             where = tuple(str(part) for part in error["loc"])
             name = "QUIPU_" + "__".join(part.upper() for part in where)
-            flag = _FLAGS.get(where)
+            flag = (flags or {}).get(where)
             message = error["msg"][:1].lower() + error["msg"][1:]
             named = f"{name} ({flag})" if flag else name
             secret = any(word in name for word in ("AUTH", "KEY", "TOKEN", "PASSWORD"))

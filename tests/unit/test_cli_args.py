@@ -82,7 +82,7 @@ def test_a_data_folder_that_cannot_be_made_is_named(tmp_path):
 
 def test_a_secret_that_does_not_fit_is_named_but_not_shown():
     with pytest.raises(SettingsError) as caught:
-        load_settings(model={"llm_api_key": 987654321})
+        load_settings({"model": {"llm_api_key": 987654321}})
     assert "QUIPU_MODEL__LLM_API_KEY = (hidden)" in str(caught.value)
     assert "987654321" not in str(caught.value)
 
