@@ -5,6 +5,8 @@ Two models are listed: `quipu` answers from the library (its sources come back i
 `sources` field, on the last chunk when streaming) and `quipu-chat` chats without the documents.
 An extra `files` field in the request limits retrieval to those documents. When the page has
 passwords, requests need one of the same `user:password` pairs, as a Bearer token or HTTP Basic.
+Every error under /v1 (a malformed body, a wrong password, an unknown route) comes back in
+OpenAI's `{"error": {...}}` shape, so clients show its message (`error_handlers`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.messages import describe
 from app.shapes import citation_json, unverified_figures
@@ -107,7 +115,12 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
     def chat(body: ChatRequest, request: Request) -> JSONResponse | StreamingResponse:
         check(request)
         if body.model not in (RAG_MODEL, CHAT_MODEL):
-            return _error(404, f"unknown model {body.model!r}: use {RAG_MODEL} or {CHAT_MODEL}")
+            return _error(
+                404,
+                f"unknown model {body.model!r}: use {RAG_MODEL} or {CHAT_MODEL}",
+                param="model",
+                code="model_not_found",
+            )
         turns = [m for m in body.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             return _error(400, "the last message must be the user's question")
@@ -153,9 +166,57 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
     return router
 
 
-def _error(status: int, message: str) -> JSONResponse:
+PREFIX = "/v1/"
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+def error_handlers() -> dict[Any, Handler]:
+    """FastAPI exception handlers: OpenAI's error shape under /v1, FastAPI's own elsewhere."""
+
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith(PREFIX):
+            return await request_validation_exception_handler(request, exc)
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(400, "invalid request: the body is not valid JSON")
+        first = errors[0].get("loc", ()) if errors else ()
+        param = ".".join(str(part) for part in first if part != "body") or None
+        return _error(400, "invalid request: " + "; ".join(map(_problem, errors)), param=param)
+
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith(PREFIX):
+            return await http_exception_handler(request, exc)
+        kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):  # a route or method that is not here
+            message = (
+                f"{message}: {request.method} {request.url.path} "
+                "(Quipu serves GET /v1/models and POST /v1/chat/completions)"
+            )
+        return _error(exc.status_code, message, kind=kind, headers=exc.headers)
+
+    return {RequestValidationError: invalid, StarletteHTTPException: refused}
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as 'where: what', e.g. 'messages.0.role: Field required'."""
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
+
+
+def _error(
+    status: int,
+    message: str,
+    *,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
-        {"error": {"message": message, "type": "invalid_request_error"}}, status_code=status
+        {"error": {"message": message, "type": kind, "param": param, "code": code}},
+        status_code=status,
+        headers=headers,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.openai_api import build_router
+from app.openai_api import build_router, error_handlers
 from app.security import serving_port
 from app.shapes import (
     citation_json,
@@ -359,7 +359,10 @@ def launch(
         quiet=not block,
         # The OpenAI-compatible API shares the server (and the model's one-at-a-time lock); its
         # routes exist from the first request on.
-        app_kwargs={"routes": list(build_router(services, credentials or []).routes)},
+        app_kwargs={
+            "routes": list(build_router(services, credentials or []).routes),
+            "exception_handlers": error_handlers(),
+        },
     )
     if on_ready is not None:
         on_ready()

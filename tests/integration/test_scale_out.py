@@ -275,13 +275,52 @@ def test_official_openai_client_streams_an_answer_with_sources(running_app, auro
 
 
 @pytest.mark.ui
+def test_openai_api_errors_come_in_openai_shape_with_a_message_that_says_what_is_wrong(
+    running_app,
+):
+    import httpx
+    from openai import BadRequestError, NotFoundError, OpenAI
+
+    base = running_app.url.rstrip("/") + "/v1"
+    client = OpenAI(base_url=base, api_key="unused", max_retries=0)
+    with pytest.raises(BadRequestError) as missing_role:
+        client.chat.completions.create(model="quipu", messages=[{"content": "Hi"}])  # type: ignore[misc,list-item]
+    assert "messages.0.role: Field required" in missing_role.value.message
+    assert missing_role.value.param == "messages.0.role"
+    with pytest.raises(NotFoundError) as unknown:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
+    assert unknown.value.code == "model_not_found" and "quipu" in unknown.value.message
+
+    def error(response: httpx.Response) -> dict[str, object]:
+        body = response.json()
+        assert set(body) == {"error"}, body  # not FastAPI's {"detail": ...}
+        return body["error"]
+
+    broken = httpx.post(
+        base + "/chat/completions", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert error(broken)["message"] == "invalid request: the body is not valid JSON"
+    wrong_type = httpx.post(base + "/chat/completions", json={"messages": "Hi"})
+    assert wrong_type.status_code == 400 and "messages:" in str(error(wrong_type)["message"])
+    nowhere = httpx.get(base + "/embeddings")
+    assert nowhere.status_code == 404
+    assert "POST /v1/chat/completions" in str(error(nowhere)["message"])
+    assert httpx.delete(base + "/models").status_code == 405
+    # Gradio's own routes keep FastAPI's errors, which its client expects.
+    assert "detail" in httpx.get(running_app.url.rstrip("/") + "/no-such-page").json()
+
+
+@pytest.mark.ui
 def test_openai_api_needs_the_password_when_the_page_does(aurora_pdf, tmp_path):
     from openai import AuthenticationError, OpenAI
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with start_app(tmp_path, "--auth", "ana:s3cret-pass", env=env) as app:
         base = app.url.rstrip("/") + "/v1"
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationError) as refused:
             OpenAI(base_url=base, api_key="wrong").models.list()
+        assert refused.value.type == "authentication_error"
+        assert "user:password" in refused.value.message
         models = OpenAI(base_url=base, api_key="ana:s3cret-pass").models.list()
         assert "quipu" in {m.id for m in models}
