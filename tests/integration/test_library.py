@@ -118,6 +118,42 @@ def test_delete_removes_the_document_and_its_chunks(library, aurora_pdf):
     assert retriever.search("launch code") == []
 
 
+def test_chunk_text_is_kept_out_of_chromas_full_text_index_and_old_libraries_still_read(
+    tmp_path, real_embedder, aurora_pdf
+):
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    Ingestor(real_embedder, store).ingest([aurora_pdf])
+    (document,) = store.documents()
+    pairs = store.document_chunks(document.file_id)
+    raw = store._chunks.get(include=["documents", "metadatas"])
+    assert set(raw["documents"]) == {None}  # nothing for Chroma's full-text index to do
+    assert {m["text"] for m in raw["metadatas"]} == {chunk.text for chunk, _ in pairs}
+    # A library written before: the text as Chroma's document, none in the metadata.
+    store._chunks.delete(ids=[chunk.id for chunk, _ in pairs])
+    store._chunks.add(
+        ids=[chunk.id for chunk, _ in pairs],
+        documents=[chunk.text for chunk, _ in pairs],
+        embeddings=[vector for _, vector in pairs],
+        metadatas=[
+            {
+                "file_id": chunk.file_id,
+                "file_name": chunk.file_name,
+                "page_start": chunk.page_start,
+                "page_end": chunk.page_end,
+                "context": chunk.context,
+            }
+            for chunk, _ in pairs
+        ],
+    )
+    reopened = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    assert reopened._chunks.get(include=["metadatas"])["metadatas"][0].get("text") is None
+    assert [chunk for chunk, _ in reopened.document_chunks(document.file_id)] == [
+        chunk for chunk, _ in pairs
+    ]
+    hits = Retriever(real_embedder, reopened).search("the launch code of the Aurora project", k=3)
+    assert hits[0].chunk.page_start == AURORA_PAGE and "7341" in hits[0].chunk.text
+
+
 def test_a_library_built_with_another_embedder_is_refused(tmp_path, real_embedder, aurora_pdf):
     store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
     Ingestor(real_embedder, store).ingest([aurora_pdf])
