@@ -80,10 +80,18 @@ _COMMON_WORDS = frozenset(
 )
 
 
+# The number beside a passage is its vector similarity alone, while passages are ranked by that
+# and by the question's words together, so a lower number can come first: the tooltip says so.
+_SIMILARITY_TIP = (
+    "How close the passage's meaning is to the question (cosine similarity). Passages are ranked "
+    "by meaning and by the question's words together, so the order can differ."
+).replace("'", "&#x27;")
+
+
 def _passage(
     source: dict[str, Any], link: PageLink | None, note: str, marked: Callable[[str], str]
 ) -> str:
-    """One numbered passage: file, page (a link), relevance, and its text (cut at about
+    """One numbered passage: file, page (a link), similarity, and its text (cut at about
     `_PASSAGE_CHARS`) as `marked` renders it."""
     text = " ".join(str(source["text"]).split())
     more = len(text) > _PASSAGE_CHARS
@@ -92,7 +100,8 @@ def _passage(
     return (
         f"<div class='quipu-source'><b>[{source['number']}] {html.escape(source['file'])} — "
         f"{_pages(source, link)}</b>"
-        f"<span class='quipu-score'> · relevance {source['score']:.2f}{note}</span>"
+        f"<span class='quipu-score' title='{_SIMILARITY_TIP}'> · similarity "
+        f"{source['score']:.2f}{note}</span>"
         f"<blockquote>{marked(text)}{' …' if more else ''}</blockquote></div>"
     )
 

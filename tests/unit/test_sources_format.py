@@ -30,6 +30,13 @@ def test_each_source_shows_file_page_and_whether_the_answer_cites_it():
     assert "<a " not in panel  # no copy of the PDF: no link
 
 
+def test_the_number_beside_a_passage_is_named_similarity_and_explained():
+    panel = sources_markdown([source(1, 3)])
+    assert "· similarity 0.61" in panel and "relevance" not in panel
+    tip = re.search(r"class='quipu-score' title='([^']*)'", panel)
+    assert tip and "words" in tip.group(1)  # why a lower number can be ranked first
+
+
 def test_pages_link_to_the_pdf_when_a_copy_is_kept():
     def link(s: dict) -> str | None:
         return f"gradio_api/file=/data/files/{s['file_id']}.pdf?x='1'#page={s['page']}"
