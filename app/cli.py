@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from app.settings import Settings, load_settings
 from app.shapes import document_json, hit_json, model_json, unverified_figures
 from app.wiring import Services, build_registry, build_services, download_by_name
 from models.download import DownloadProgress
-from rag.types import Answer, Document
+from rag.types import Answer, Document, IngestProgress
 
 
 def _common() -> argparse.ArgumentParser:
@@ -176,12 +177,50 @@ def cmd_ingest(services: Services, args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:
         print(f"failed   {path.name}: no such file or folder")
-    report = services.ingestor.ingest([p for p in args.paths if p.exists()], password=args.password)
-    for r in report.results:
-        print(f"{r.status:<8} {r.file_name}: {r.message}", flush=True)
+    stop = threading.Event()
+
+    def show(event: IngestProgress) -> None:  # each file's line as soon as it is done
+        if event.result is not None:
+            r = event.result
+            print(f"{r.status:<8} {r.file_name}: {r.message}", flush=True)
+
+    with _stopping(stop):
+        report = services.ingestor.ingest(
+            [p for p in args.paths if p.exists()],
+            password=args.password,
+            on_progress=show,
+            cancel=stop,
+        )
     if not report.results and not missing:
         print("no PDF files found")
+    if stop.is_set():
+        return 130
     return 0 if report.ok and not missing else 1
+
+
+@contextmanager
+def _stopping(stop: threading.Event) -> Iterator[None]:
+    """While the block runs, a first Ctrl+C or SIGTERM sets `stop` (the work ends at its next
+    step, reporting what it did); a second one stops at once, as outside the block."""
+
+    def first(signum: int, frame: object) -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, _stop_once)
+        stop.set()
+        print("stopping: the file under way is dropped, those done stay", file=sys.stderr)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    for number in before:
+        signal.signal(number, first)
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            if handler is not None:  # None: not set from Python, so nothing to put back
+                signal.signal(number, handler)
 
 
 def cmd_ask(services: Services, args: argparse.Namespace) -> int:

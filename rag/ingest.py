@@ -5,14 +5,20 @@ A file's id is the sha256 of its bytes: identical bytes are skipped; a changed f
 already in the library replaces the old version (after the new one is fully stored). Each file is
 processed on its own: a broken PDF is reported as failed and the batch goes on. With `originals`,
 each indexed file's bytes are kept too (`rag.originals`), so its cited pages can be opened.
+
+A batch can be stopped (`cancel`): the file being read or embedded is dropped within a fraction
+of a second (a document is stored whole or not at all, so nothing of it is left), the files
+after it are not started, and the files already added stay.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,12 +28,30 @@ from rag.errors import PdfError, RagError
 from rag.originals import Originals
 from rag.pdf import read_pdf
 from rag.store import ChunkStore
-from rag.types import Document, FileResult, IngestProgress, IngestReport, Page
+from rag.types import Document, FileResult, IngestProgress, IngestReport, Page, Stage
 
 log = logging.getLogger(__name__)
 
 # A file after the reader thread: its id, pages, size and path, or why it goes no further.
 _Loaded = FileResult | tuple[str, list[Page], int, Path]
+_STOP_POLL_S = 0.1  # how often a stop is looked for while a file is being read
+
+
+# The stage of a file's last progress event, which carries its result.
+_LAST_STAGE: dict[str, Stage] = {
+    "ok": "done",
+    "skipped": "skipped",
+    "failed": "failed",
+    "stopped": "stopped",
+}
+
+
+class _Stopped(Exception):
+    """The batch was stopped while this file was under way (`why` says at which step)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 def file_sha256(path: Path) -> str:
@@ -94,6 +118,7 @@ class Ingestor:
         *,
         names: dict[Path, str] | None = None,
         password: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> Generator[IngestProgress, None, IngestReport]:
         """Ingest files and folders, yielding progress; returns the per-file report.
 
@@ -101,17 +126,21 @@ class Ingestor:
             paths: PDF files or folders of PDFs.
             names: display names for some paths (uploads arrive under temporary names).
             password: tried on encrypted PDFs (after the empty password).
+            cancel: when set, the batch stops (see the module's doc); the files it did not add
+                are reported as "stopped".
         """
         files = expand_paths(Path(p) for p in paths)
         names = names or {}
+        stop = cancel or threading.Event()
         results: list[FileResult] = []
         # While one file is embedded (both cores busy in ONNX Runtime, which releases the GIL),
         # the next one is already being read: one reader thread, files in order.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf-read") as reader:
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf-read")
+        try:
             loads: dict[int, Future[_Loaded]] = {}
 
             def load(i: int) -> None:
-                if i < len(files) and i not in loads:
+                if i < len(files) and i not in loads and not stop.is_set():
                     path = files[i]
                     loads[i] = reader.submit(
                         self._load, path, names.get(path) or path.name, password
@@ -119,9 +148,15 @@ class Ingestor:
 
             for index, path in enumerate(files):
                 name = names.get(path) or path.name
-                load(index)
                 try:
-                    result = yield from self._one(loads.pop(index), name, index, len(files), load)
+                    if stop.is_set():
+                        raise _Stopped("not started")
+                    load(index)
+                    result = yield from self._one(
+                        loads.pop(index), name, index, len(files), load, stop
+                    )
+                except _Stopped as stopped:
+                    result = FileResult(name, "stopped", f"not added: {stopped.why}")
                 except PdfError as exc:
                     result = FileResult(name, "failed", exc.reason)
                 except RagError as exc:
@@ -135,11 +170,14 @@ class Ingestor:
                     result = FileResult(
                         name, "failed", f"unexpected error: {type(exc).__name__}: {exc}"
                     )
-                if result.status == "failed":
-                    yield IngestProgress(name, "failed", 1, 1, index, len(files))
                 results.append(result)
-            for pending in loads.values():  # stopped early: do not leave reads running
-                pending.cancel()
+                yield IngestProgress(
+                    name, _LAST_STAGE[result.status], 1, 1, index, len(files), result
+                )
+        finally:
+            # Stopped, or the caller gave up on the generator: no more reads. A read under way
+            # finishes in the background rather than holding the caller up.
+            reader.shutdown(wait=not stop.is_set(), cancel_futures=True)
         return IngestReport(tuple(results))
 
     def ingest(
@@ -149,9 +187,10 @@ class Ingestor:
         names: dict[Path, str] | None = None,
         on_progress: Callable[[IngestProgress], None] | None = None,
         password: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> IngestReport:
         """`run` without the generator: progress goes to `on_progress`."""
-        gen = self.run(paths, names=names, password=password)
+        gen = self.run(paths, names=names, password=password, cancel=cancel)
         while True:
             try:
                 event = next(gen)
@@ -214,22 +253,26 @@ class Ingestor:
         index: int,
         count: int,
         load_next: Callable[[int], None],
+        stop: threading.Event,
     ) -> Generator[IngestProgress, None, FileResult]:
         def progress(stage: str, done: int, total: int) -> IngestProgress:
             return IngestProgress(name, stage, done, total, index, count)  # type: ignore[arg-type]
 
         yield progress("reading", 0, 1)
-        loaded = loading.result()
+        while True:
+            try:
+                loaded = loading.result(timeout=_STOP_POLL_S)
+                break
+            except FutureTimeout:
+                if stop.is_set():
+                    raise _Stopped("stopped while reading") from None
         load_next(index + 1)  # read the next file while this one is embedded
         if isinstance(loaded, FileResult):
-            if loaded.status == "skipped":
-                yield progress("skipped", 1, 1)
             return loaded
         file_id, pages, size, path = loaded
         # The same bytes may have been added meanwhile (twice in one batch): check again.
         skipped = self._already_indexed(file_id, name)
         if skipped is not None:
-            yield progress("skipped", 1, 1)
             return skipped
         yield progress("chunking", len(pages), len(pages))
         chunks = split_pages(
@@ -241,10 +284,14 @@ class Ingestor:
         vectors: list[list[float]] = []
         yield progress("embedding", 0, len(chunks))
         for start in range(0, len(chunks), self.embed_batch):
+            if stop.is_set():
+                raise _Stopped(f"stopped while embedding ({start} of {len(chunks)} chunks done)")
             batch = chunks[start : start + self.embed_batch]
             vectors.extend(self.embedder.embed([c.indexed_text for c in batch]))
             yield progress("embedding", len(vectors), len(chunks))
-        yield progress("storing", 0, 1)
+        if stop.is_set():
+            raise _Stopped("stopped before it was stored")
+        yield progress("storing", 0, 1)  # from here on the document is stored whole
         document = Document(
             file_id=file_id,
             file_name=name,
@@ -259,7 +306,6 @@ class Ingestor:
             self.originals.keep(file_id, path)
         for old in replaced:  # a changed file under the same name: the new version wins
             self.remove(old.file_id)
-        yield progress("done", 1, 1)
         note = f" (replaced the earlier version of {name})" if replaced else ""
         return FileResult(
             name, "ok", f"{len(pages)} pages, {len(chunks)} chunks{note}", len(pages), len(chunks)

@@ -107,8 +107,10 @@ class Answer:
     cut: bool = False  # it ran to the answer's token limit: most likely cut short
 
 
-Stage = Literal["reading", "chunking", "embedding", "storing", "done", "skipped", "failed"]
-Status = Literal["ok", "skipped", "failed"]
+Stage = Literal[
+    "reading", "chunking", "embedding", "storing", "done", "skipped", "failed", "stopped"
+]
+Status = Literal["ok", "skipped", "failed", "stopped"]  # stopped: the user stopped the batch
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class IngestProgress:
     total: int
     file_index: int  # 0-based position of this file in the batch
     file_count: int
+    result: FileResult | None = None  # on a file's last event (done, skipped, failed, stopped)
 
 
 @dataclass(frozen=True)

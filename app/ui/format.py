@@ -218,7 +218,7 @@ def library_rows(docs: Sequence[Document]) -> list[list[Any]]:
 
 def report_markdown(results: Sequence[FileResult]) -> str:
     """The per-file outcome of an upload."""
-    labels = {"ok": "added", "skipped": "skipped", "failed": "FAILED"}
+    labels = {"ok": "added", "skipped": "skipped", "failed": "FAILED", "stopped": "stopped"}
     lines = [
         f"- **{labels[r.status]}** {html.escape(r.file_name)}: {html.escape(r.message)}"
         for r in results
@@ -237,6 +237,7 @@ def progress_text(event: IngestProgress) -> str:
         "done": "done",
         "skipped": "already in the library",
         "failed": "failed",
+        "stopped": "stopped",
     }[event.stage]
     return f"{where}: {what}"
 

@@ -36,11 +36,52 @@ _FINISHED_LOCK = threading.Lock()
 _FINISHED_KEPT = 256
 
 
+class _Stops:
+    """The Stop button's signal for each browser session's uploads, from the moment one is
+    dropped (it may wait in the queue behind another user's) until the last of them ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[threading.Event, int]] = {}
+
+    def arm(self, session: str) -> None:
+        """An upload was dropped in `session`."""
+        with self._lock:
+            event, uploads = self._open.get(session, (threading.Event(), 0))
+            self._open[session] = (event, uploads + 1)
+
+    def event(self, session: str) -> threading.Event | None:
+        """What the session's running upload watches (None: no upload was armed)."""
+        with self._lock:
+            found = self._open.get(session)
+        return found[0] if found else None
+
+    def disarm(self, session: str) -> None:
+        """An upload of `session` ended; with the last one, a later Stop means nothing."""
+        with self._lock:
+            event, uploads = self._open.get(session, (threading.Event(), 1))
+            if uploads > 1:
+                self._open[session] = (event, uploads - 1)
+            else:
+                self._open.pop(session, None)
+
+    def stop(self, session: str) -> bool:
+        """Stop the session's uploads; False when none is under way."""
+        event = self.event(session)
+        if event is not None:
+            event.set()
+        return event is not None
+
+
+_STOPS = _Stops()
+
+
 @dataclass
 class LibraryTab:
     """The components other parts of the page wire to."""
 
     upload: gr.File
+    stop: gr.Button
     password: gr.Textbox
     report: gr.Markdown
     table: gr.Dataframe
@@ -59,6 +100,9 @@ def build(services: Services) -> LibraryTab:
         type="filepath",
         elem_id="quipu-upload",
         height=140,
+    )
+    stop = gr.Button(
+        "Stop adding", variant="stop", visible=False, elem_id="quipu-ingest-stop", size="sm"
     )
     password = gr.Textbox(
         label="Password for protected PDFs (optional, used for the next upload)",
@@ -85,7 +129,7 @@ def build(services: Services) -> LibraryTab:
         elem_id="quipu-find",
     )
     found = gr.Markdown(elem_id="quipu-found")
-    return LibraryTab(upload, password, report, table, to_delete, delete, find, found)
+    return LibraryTab(upload, stop, password, report, table, to_delete, delete, find, found)
 
 
 def library_updates(services: Services, picked: list[str] | None = None) -> tuple[Any, Any, Any]:
@@ -101,9 +145,13 @@ def library_updates(services: Services, picked: list[str] | None = None) -> tupl
 
 
 def ingest_files(
-    services: Services, files: list[str] | None, progress: gr.Progress, password: str | None = None
+    services: Services,
+    files: list[str] | None,
+    progress: gr.Progress,
+    password: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> IngestReport:
-    """Run an ingest of uploaded files, reporting progress to the page.
+    """Run an ingest of uploaded files, reporting progress to the page; `cancel` stops it.
 
     The uploads are deleted afterwards: the library keeps its own copy (`rag.originals`), so a
     document deleted from the library leaves nothing behind in the upload folder. An upload that
@@ -120,6 +168,7 @@ def ingest_files(
             fresh,
             on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e)),
             password=password or None,
+            cancel=cancel,
         )
     finally:
         services.library_changed()
@@ -142,7 +191,7 @@ def _remember(outcomes: Iterable[tuple[Path, FileResult]]) -> None:
 
 def _same_file_again(first: FileResult) -> FileResult:
     """The outcome for a second upload of a file whose first upload was just ingested."""
-    if first.status == "failed":
+    if first.status in ("failed", "stopped"):
         return first
     return FileResult(
         first.file_name,
@@ -173,17 +222,32 @@ def _discard_uploads(paths: list[Path], uploads: Path) -> None:
 def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> None:
     """Wire the tab's events; `doc_filter` is the chat tab's document picker, kept in sync."""
 
+    def on_drop(request: gr.Request) -> Any:
+        _STOPS.arm(request.session_hash or "")
+        return gr.Button(visible=True, interactive=True)
+
     def on_upload(
         files: list[str] | None,
         password: str,
         picked: list[str] | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[Any, ...]:
+        cancel = _STOPS.event(request.session_hash or "")
         try:
-            report = ingest_files(services, files, progress, password)
+            report = ingest_files(services, files, progress, password, cancel)
         except Exception as exc:
             raise ui_error(exc) from exc
         return (None, report_markdown(report.results), *library_updates(services, picked))
+
+    def on_uploaded(request: gr.Request) -> Any:
+        _STOPS.disarm(request.session_hash or "")
+        return gr.Button(visible=False)
+
+    def on_stop(request: gr.Request) -> Any:
+        if _STOPS.stop(request.session_hash or ""):
+            gr.Info("Stopping: the file under way is dropped, the files already added stay.")
+        return gr.Button(interactive=False)  # until the upload has ended and hidden it
 
     def on_delete(name: str | None, picked: list[str] | None) -> tuple[Any, ...]:
         if not name:
@@ -217,7 +281,8 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
         api_visibility="private",
     )
     refresh = [tab.table, tab.to_delete, doc_filter]
-    tab.upload.upload(
+    # Armed at once (not queued), so Stop also reaches an upload waiting behind another one.
+    tab.upload.upload(on_drop, outputs=[tab.stop], queue=False, api_visibility="private").then(
         on_upload,
         inputs=[tab.upload, tab.password, doc_filter],
         outputs=[tab.upload, tab.report, *refresh],
@@ -225,7 +290,8 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
         concurrency_id="ingest",
         concurrency_limit=1,
         api_visibility="private",
-    )
+    ).then(on_uploaded, outputs=[tab.stop], queue=False, api_visibility="private")
+    tab.stop.click(on_stop, outputs=[tab.stop], queue=False, api_visibility="private")
     tab.delete.click(
         on_delete,
         inputs=[tab.to_delete, doc_filter],

@@ -245,6 +245,41 @@ def test_signals_repeated_while_the_app_closes_do_not_break_the_close(tmp_path):
         assert not _serves(url)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_an_ingest_keeps_the_files_done_and_says_what_was_not_added(
+    tmp_path, aurora_pdf
+):
+    """Each file's line comes as soon as it is done; Ctrl+C then drops the file under way
+    (nothing of it stored), skips the rest, reports all three and exits 130."""
+    long = write_pdf(
+        tmp_path / "long.pdf",
+        [f"Entry {n}: the gauge at mile {n * 3} read {n * 11} centimetres." for n in range(900)],
+    )
+    later = write_pdf(tmp_path / "later.pdf", ["Not reached."])
+    data = tmp_path / "data"
+    command = [sys.executable, "launch.py", "ingest", str(aurora_pdf), str(long), str(later)]
+    process = subprocess.Popen(
+        [*command, "--data-dir", str(data)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()  # printed before the batch ends
+        assert first.startswith("ok       aurora-report.pdf: 5 pages"), first
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=60)
+    finally:
+        stop_process(process)
+    assert process.returncode == 130, errors
+    assert re.search(r"^stopped  long\.pdf: not added: stopped while \w+", rest, re.M), rest
+    assert "stopped  later.pdf: not added: not started" in rest
+    assert "Traceback" not in errors and "stopping:" in errors
+    listed = run_cli("library", "--json", data_dir=data)
+    assert [d["file"] for d in json.loads(listed.stdout)] == ["aurora-report.pdf"]
+
+
 def test_a_taken_port_gets_a_clear_message_or_for_the_default_port_the_next_free_one(tmp_path):
     """Another program on the port: `--port N` explains itself; the default port (7860, often
     another Gradio app's) moves on to the next free one, which the log names."""

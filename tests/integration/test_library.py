@@ -1,5 +1,8 @@
 """Ingest -> Chroma on disk -> retrieval, with the real embedder and generated PDFs."""
 
+import re
+import time
+
 import pytest
 
 from rag.errors import DocumentNotFound, EmbedderMismatch
@@ -152,6 +155,66 @@ def test_chunk_text_is_kept_out_of_chromas_full_text_index_and_old_libraries_sti
     ]
     hits = Retriever(real_embedder, reopened).search("the launch code of the Aurora project", k=3)
     assert hits[0].chunk.page_start == AURORA_PAGE and "7341" in hits[0].chunk.text
+
+
+def _long_report(pages: int) -> list[str | bytes | None]:
+    return [
+        f"Section {n}. The station at kilometre {n * 7} logged {n * 13} birds and {n % 9} storms. "
+        "Crews checked the river gauges, replaced two batteries and wrote up the weather."
+        for n in range(pages)
+    ]
+
+
+def test_a_stopped_batch_keeps_the_files_done_and_leaves_nothing_of_the_rest(
+    library, tmp_path, aurora_pdf
+):
+    import threading
+
+    ingestor, retriever = library
+    long = write_pdf(tmp_path / "long.pdf", _long_report(150))
+    later = write_pdf(tmp_path / "later.pdf", ["Never read: the batch stops before this file."])
+    stop = threading.Event()
+    events = []
+
+    def watch(event):
+        events.append(event)
+        if event.file_name == "long.pdf" and event.stage == "embedding" and event.done > 0:
+            stop.set()  # the Stop button, once some of the long file is embedded
+
+    report = ingestor.ingest([aurora_pdf, long, later], on_progress=watch, cancel=stop)
+    outcome = {r.file_name: (r.status, r.message) for r in report.results}
+    assert outcome["aurora-report.pdf"][0] == "ok"
+    assert outcome["long.pdf"][0] == "stopped"
+    assert re.fullmatch(
+        r"not added: stopped while embedding \(\d+ of \d+ chunks done\)", outcome["long.pdf"][1]
+    )
+    assert outcome["later.pdf"] == ("stopped", "not added: not started")
+    assert [d.file_name for d in retriever.store.documents()] == ["aurora-report.pdf"]
+    assert {h.chunk.file_name for h in retriever.search("birds and storms logged", k=10)} == {
+        "aurora-report.pdf"
+    }  # no chunk of the stopped file was stored
+    # Each file's last event carries its outcome (the CLI prints it at once).
+    assert [(e.file_name, e.stage) for e in events if e.result] == [
+        ("aurora-report.pdf", "done"),
+        ("long.pdf", "stopped"),
+        ("later.pdf", "stopped"),
+    ]
+
+    # A stop while a file is being read ends the batch without waiting for the read.
+    def slow_read(path, **_):
+        time.sleep(8)
+        return []
+
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    slow = Ingestor(ingestor.embedder, ingestor.store, read=slow_read)
+    (result,) = slow.ingest([later], cancel=stop).results
+    assert (result.status, result.message) == ("stopped", "not added: stopped while reading")
+    assert time.monotonic() - started < 3
+    # Nothing is left half done: the same files go in whole afterwards.
+    report = ingestor.ingest([long, later])
+    assert [r.status for r in report.results] == ["ok", "ok"]
 
 
 def test_a_library_built_with_another_embedder_is_refused(tmp_path, real_embedder, aurora_pdf):

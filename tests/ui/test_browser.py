@@ -302,6 +302,36 @@ BOREALIS_PAGES = [
 ]
 
 
+def test_stop_adding_drops_the_file_under_way(page, running_app, tmp_path):
+    """A long PDF dropped by mistake: Stop ends its ingest, and nothing of it is in the library."""
+    from playwright.sync_api import expect
+
+    from tests.pdf_factory import write_pdf
+
+    long = write_pdf(
+        tmp_path / "long-log.pdf",
+        [f"Log {n}: pump {n % 17} ran {n * 3} minutes at {n * 7} litres." for n in range(1500)],
+    )
+    page.goto(running_app.url)
+    page.get_by_role("tab", name="Library").click()
+    stop = page.locator("#quipu-ingest-stop")
+    expect(stop).to_be_hidden()
+    page.locator("#quipu-upload input[type=file]").set_input_files(str(long))
+    expect(stop).to_be_visible(timeout=10_000)
+    report = page.locator("#quipu-ingest-report")
+    expect(report).to_contain_text("embedded", timeout=120_000)  # the progress line
+    page.screenshot(path=str(ARTIFACTS / "adding.png"), full_page=True)
+    box = report.bounding_box()
+    assert box and box["height"] > 30, "the progress bar shows, even over an empty report"
+    stop.click()
+    expect(report).to_contain_text("stopped", timeout=30_000)
+    expect(report).to_contain_text("long-log.pdf: not added: stopped while")
+    expect(stop).to_be_hidden(timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
+    expect(page.locator("#quipu-library")).not_to_contain_text("long-log.pdf")
+    assert not [p for p in (running_app.data_dir / "uploads").rglob("long-log.pdf")]
+
+
 def test_search_in_the_documents_picked(page, running_app, aurora_pdf, tmp_path):
     """ "Search in" takes any number of documents: answers cite only those; none is all."""
     from playwright.sync_api import expect
