@@ -36,6 +36,7 @@ from app.messages import describe
 from app.shapes import citation_json, unverified_figures
 from app.streaming import Part, in_background, split_answer
 from app.wiring import Services
+from models.base import GenerationOptions
 from rag.types import Answer
 
 RAG_MODEL = "quipu"
@@ -58,14 +59,32 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """The fields of an OpenAI chat completion request that Quipu uses; others are ignored."""
+    """The fields of an OpenAI chat completion request that Quipu uses; others are ignored.
+
+    Sampling fields left out keep the model's own settings (the page's Models tab)."""
 
     model_config = ConfigDict(extra="ignore")
 
     model: str = RAG_MODEL
     messages: list[ChatMessage]
     stream: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, description="Newer max_tokens.")
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int | None = None
+    n: int = Field(1, ge=1, le=1, description="One answer per request.")
     files: list[str] | None = Field(None, description="Quipu extra: only these documents.")
+
+    def options(self, defaults: GenerationOptions) -> GenerationOptions:
+        """The model's sampling, with what this request sets."""
+        given = {
+            "max_tokens": self.max_completion_tokens or self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+        return defaults.model_copy(update={k: v for k, v in given.items() if v is not None})
 
 
 def _authorized(request: Request, credentials: list[tuple[str, str]]) -> bool:
@@ -134,6 +153,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                 use_documents=body.model == RAG_MODEL,
                 file_names=body.files or None,
                 cancel=cancel,
+                options=body.options(services.model.default_options),
             )
             first = next(parts)  # retrieval errors surface here, before any byte is sent
         except Exception as exc:

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rag.errors import EmptyQuestion
 from rag.prompt import Prompt, build_messages, check_fits
@@ -166,6 +167,7 @@ class Answerer:
         file_names: Sequence[str] | None = None,
         cancel: CancelToken | None = None,
         sources_first: bool = False,
+        options: Any = None,
     ) -> Iterator[str | Answer | Retrieved]:
         """Stream an answer.
 
@@ -178,6 +180,7 @@ class Answerer:
             cancel: set it to stop generation; the answer so far is returned with stopped=True.
             sources_first: yield the passages given (`Retrieved`) before the text, so that a
                 reader can see them while the answer is written.
+            options: the model's sampling for this answer (None: its own settings).
 
         Yields:
             `Retrieved` when asked for and there are passages, then text deltas, then one
@@ -216,7 +219,7 @@ class Answerer:
             yield Retrieved(to_citations(prompt.hits, "", prompt.numbers))
         parts: list[str] = []
         first = last = 0.0
-        for delta in self.model.stream(prompt.messages, cancel=cancel):
+        for delta in self.model.stream(prompt.messages, options, cancel=cancel):
             last = time.perf_counter()
             first = first or last
             parts.append(delta)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -170,9 +170,10 @@ class ChatModel(Protocol):
         ...
 
     def stream(
-        self, messages: list[Message], *, cancel: CancelToken | None = None
+        self, messages: list[Message], options: Any = None, *, cancel: CancelToken | None = None
     ) -> Iterator[str]:
-        """Yield the answer's text as it is generated."""
+        """Yield the answer's text as it is generated; `options` is the model's own sampling
+        type (`models.base.GenerationOptions`), passed through untouched (None: its defaults)."""
         ...
 
 

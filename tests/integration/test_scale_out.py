@@ -275,6 +275,32 @@ def test_official_openai_client_streams_an_answer_with_sources(running_app, auro
 
 
 @pytest.mark.ui
+def test_openai_api_honours_the_requests_sampling(running_app):
+    """max_tokens, temperature, top_p and seed are the request's when it sets them."""
+    from openai import BadRequestError, OpenAI
+
+    client = OpenAI(base_url=running_app.url.rstrip("/") + "/v1", api_key="unused")
+    story = [{"role": "user", "content": "Write a very long story about a lighthouse."}]
+
+    def answer(**sampling) -> tuple[str, str]:
+        done = client.chat.completions.create(model="quipu-chat", messages=story, **sampling)
+        return done.choices[0].message.content, done.choices[0].finish_reason
+
+    short, why = answer(max_tokens=6)
+    assert why == "length" and 0 < len(short.split()) <= 6  # the app's own limit is 96
+    newer, why = answer(max_completion_tokens=6)
+    assert why == "length" and newer == short
+    # The app answers at temperature 0 here; asked for 1.5, the seed decides the words.
+    first = answer(max_tokens=24, temperature=1.5, top_p=1.0, seed=1)[0]
+    assert answer(max_tokens=24, temperature=1.5, top_p=1.0, seed=1)[0] == first
+    assert answer(max_tokens=24, temperature=1.5, top_p=1.0, seed=2)[0] != first
+    for wrong, param in (({"temperature": 3}, "temperature"), ({"n": 2}, "n")):
+        with pytest.raises(BadRequestError) as refused:
+            answer(**wrong)
+        assert refused.value.param == param
+
+
+@pytest.mark.ui
 def test_openai_api_errors_come_in_openai_shape_with_a_message_that_says_what_is_wrong(
     running_app,
 ):
