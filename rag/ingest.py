@@ -175,8 +175,9 @@ class Ingestor:
                     name, _LAST_STAGE[result.status], 1, 1, index, len(files), result
                 )
         finally:
-            # Stopped, or the caller gave up on the generator: no more reads. A read under way
-            # finishes in the background rather than holding the caller up.
+            # No more reads. When stopped, a read under way finishes in the background rather
+            # than holding the caller up; otherwise (the batch ended, or its caller gave up on
+            # the generator) it is waited for, as before.
             reader.shutdown(wait=not stop.is_set(), cancel_futures=True)
         return IngestReport(tuple(results))
 
