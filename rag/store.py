@@ -231,6 +231,7 @@ class ChunkStore:
             EmbedderMismatch: the library was built with a different embedder.
         """
         self._client = _client(path, url, lock, on_unclean)
+        self._embedded = not url
         self._locked = None if url or not lock else path
         self.embedder_id = embedder_id
         try:
@@ -254,9 +255,12 @@ class ChunkStore:
             )
 
     def close(self) -> None:
-        """Release this process's hold on an embedded store (idempotent)."""
-        if self._locked is not None:
+        """Release this process's hold on an embedded store (idempotent): Chroma stops, after
+        the writes it has under way, and the folder's lock goes."""
+        if self._embedded:
+            self._embedded = False
             self._client.close()  # Chroma's shared handle on the folder, once its last user goes
+        if self._locked is not None:
             _unlock_dir(self._locked)
             self._locked = None
 
