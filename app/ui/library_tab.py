@@ -241,8 +241,9 @@ def register(tab: LibraryTab, services: Services, doc_filter: gr.Dropdown) -> No
         return (None, report_markdown(report.results), *library_updates(services, picked))
 
     def on_uploaded(request: gr.Request) -> Any:
-        _STOPS.disarm(request.session_hash or "")
-        return gr.Button(visible=False)
+        session = request.session_hash or ""
+        _STOPS.disarm(session)
+        return gr.Button(visible=_STOPS.event(session) is not None)  # another batch still waits
 
     def on_stop(request: gr.Request) -> Any:
         if _STOPS.stop(request.session_hash or ""):
