@@ -186,7 +186,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
     return router
 
 
-PREFIX = "/v1/"
+_API_PREFIX = "/v1/"
 Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
@@ -194,7 +194,7 @@ def error_handlers() -> dict[Any, Handler]:
     """FastAPI exception handlers: OpenAI's error shape under /v1, FastAPI's own elsewhere."""
 
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        if not request.url.path.startswith(PREFIX):
+        if not request.url.path.startswith(_API_PREFIX):
             return await request_validation_exception_handler(request, exc)
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
@@ -204,7 +204,7 @@ def error_handlers() -> dict[Any, Handler]:
         return _error(400, "invalid request: " + "; ".join(map(_problem, errors)), param=param)
 
     async def refused(request: Request, exc: StarletteHTTPException) -> Response:
-        if not request.url.path.startswith(PREFIX):
+        if not request.url.path.startswith(_API_PREFIX):
             return await http_exception_handler(request, exc)
         kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
         message = str(exc.detail)

@@ -28,7 +28,7 @@ from rag.errors import PdfError, RagError
 from rag.originals import Originals
 from rag.pdf import read_pdf
 from rag.store import ChunkStore
-from rag.types import Document, FileResult, IngestProgress, IngestReport, Page, Stage
+from rag.types import Document, FileResult, IngestProgress, IngestReport, Page, Stage, Status
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _STOP_POLL_S = 0.1  # how often a stop is looked for while a file is being read
 
 
 # The stage of a file's last progress event, which carries its result.
-_LAST_STAGE: dict[str, Stage] = {
+_LAST_STAGE: dict[Status, Stage] = {
     "ok": "done",
     "skipped": "skipped",
     "failed": "failed",

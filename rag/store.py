@@ -255,8 +255,8 @@ class ChunkStore:
             )
 
     def close(self) -> None:
-        """Release this process's hold on an embedded store (idempotent): Chroma stops, after
-        the writes it has under way, and the folder's lock goes."""
+        """Release this process's hold on an embedded store (idempotent): its Chroma client is
+        closed, locked or not, and the folder's lock (if taken) goes."""
         if self._embedded:
             self._embedded = False
             self._client.close()  # Chroma's shared handle on the folder, once its last user goes

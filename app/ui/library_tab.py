@@ -59,11 +59,9 @@ class _Stops:
     def disarm(self, session: str) -> None:
         """An upload of `session` ended; with the last one, a later Stop means nothing."""
         with self._lock:
-            event, uploads = self._open.get(session, (threading.Event(), 1))
-            if uploads > 1:
-                self._open[session] = (event, uploads - 1)
-            else:
-                self._open.pop(session, None)
+            found = self._open.pop(session, None)
+            if found and found[1] > 1:
+                self._open[session] = (found[0], found[1] - 1)
 
     def stop(self, session: str) -> bool:
         """Stop the session's uploads; False when none is under way."""
