@@ -3,7 +3,9 @@
 Existing clients (the `openai` package, editors, other chat UIs) point at http://HOST:PORT/v1.
 Two models are listed: `quipu` answers from the library (its sources come back in an extra
 `sources` field, on the last chunk when streaming) and `quipu-chat` chats without the documents.
-An extra `files` field in the request limits retrieval to those documents. When the page has
+An extra `files` field in the request limits retrieval to those documents. The request's sampling
+(`max_tokens`, `temperature`, `top_p`, `seed`, `stop`) applies to its answer, and `usage` counts its
+tokens (in a stream, on a last chunk when `stream_options.include_usage` asks). When the page has
 passwords, requests need one of the same `user:password` pairs, as a Bearer token or HTTP Basic.
 Every error under /v1 (a malformed body, a wrong password, an unknown route) comes back in
 OpenAI's `{"error": {...}}` shape, so clients show its message (`error_handlers`).
@@ -29,7 +31,7 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.messages import describe
@@ -58,6 +60,14 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's `stream_options`: with `include_usage`, a last chunk carries the token counts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     """The fields of an OpenAI chat completion request that Quipu uses; others are ignored.
 
@@ -75,6 +85,18 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     n: int = Field(1, ge=1, le=1, description="One answer per request.")
     files: list[str] | None = Field(None, description="Quipu extra: only these documents.")
+    stop: str | list[str] | None = Field(None, description="Up to 4 sequences that end it.")
+    stream_options: StreamOptions | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, value: str | list[str] | None) -> list[str] | None:
+        stops = [value] if isinstance(value, str) else value or []
+        if len(stops) > 4:
+            raise ValueError("at most 4 stop sequences")
+        if any(not stop for stop in stops):
+            raise ValueError("a stop sequence cannot be empty")
+        return stops or None
 
     def options(self, defaults: GenerationOptions) -> GenerationOptions:
         """The model's sampling, with what this request sets."""
@@ -83,6 +105,7 @@ class ChatRequest(BaseModel):
             "temperature": self.temperature,
             "top_p": self.top_p,
             "seed": self.seed,
+            "stop": tuple(self.stop) if isinstance(self.stop, list) else None,
         }
         return defaults.model_copy(update={k: v for k, v in given.items() if v is not None})
 
@@ -160,8 +183,9 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
             return _error(400, describe(exc))
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
+            usage = body.stream_options is not None and body.stream_options.include_usage
             return StreamingResponse(
-                _events(completion_id, body.model, first, parts, cancel, asked),
+                _events(completion_id, body.model, first, parts, cancel, asked, usage=usage),
                 media_type="text/event-stream",
             )
         text, answer = _collect(first, parts)
@@ -178,6 +202,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                         "finish_reason": "length" if answer and answer.cut else "stop",
                     }
                 ],
+                "usage": _usage(answer),
                 "sources": [citation_json(c) for c in answer.citations] if answer else [],
                 "unverified": unverified_figures(answer, *asked) if answer else [],
             }
@@ -240,6 +265,18 @@ def _error(
     )
 
 
+def _usage(answer: Answer | None) -> dict[str, int]:
+    """OpenAI's token counts: the prompt the model read and the answer it wrote (0 and 0 for an
+    answer given without the model, such as "nothing relevant")."""
+    prompt = answer.prompt_tokens if answer else 0
+    completion = answer.timing.tokens if answer and answer.timing else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
 def _collect(first: Part, parts: Iterator[Part]) -> tuple[str, Answer | None]:
     text, answer = split_answer([first, *parts])
     return (answer.text if answer else text), answer
@@ -252,18 +289,24 @@ def _events(
     parts: Iterator[Part],
     cancel: threading.Event,
     asked: list[str],
+    *,
+    usage: bool = False,
 ) -> Iterator[str]:
     """Server-sent events in OpenAI's chunk format; sources (and the figures they do not hold)
-    ride on the last chunk."""
+    ride on the last chunk. With `usage`, as OpenAI, every chunk has a `usage` of null and one
+    more chunk, with no choices, carries the token counts."""
     created = int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any] | None, finish: str | None, **extra: Any) -> str:
         payload = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **({"usage": None} if usage else {}),
             **extra,
         }
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -282,6 +325,8 @@ def _events(
                     sources=[citation_json(c) for c in answer.citations],
                     unverified=unverified_figures(answer, *asked),
                 )
+                if usage:
+                    yield chunk(None, None, usage=_usage(answer))
     except Exception as exc:  # the stream has started: report in-band, as OpenAI servers do
         yield f"data: {json.dumps({'error': {'message': describe(exc)}})}\n\n"
     yield "data: [DONE]\n\n"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Message = dict[str, str]  # {"role": ..., "content": ...}
 
@@ -22,6 +22,60 @@ class GenerationOptions(BaseModel):
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Penalty for repeated tokens.")
     seed: int = Field(1337, description="Sampling seed, for reproducible answers.")
+    stop: tuple[str, ...] = Field(
+        (), max_length=4, description="Text that ends the answer where it appears (not shown)."
+    )
+
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not text for text in value):
+            raise ValueError("a stop sequence cannot be empty")
+        return value
+
+
+Returned = TypeVar("Returned")
+
+
+def until_stop(
+    pieces: Generator[str, None, Returned], stops: Sequence[str]
+) -> Generator[str, None, Returned | None]:
+    """`pieces` up to the first of `stops`, which is left out; None when a stop ended it (and
+    `pieces` is closed there), else what `pieces` returned.
+
+    A stop can arrive split over several pieces, so text that could be the start of one is held
+    back until the next piece tells; the reader sees it a token later.
+    """
+    if not stops:
+        return (yield from pieces)
+    held = ""
+    try:
+        while True:
+            try:
+                held += next(pieces)
+            except StopIteration as end:
+                if held:
+                    yield held
+                return end.value  # type: ignore[no-any-return]
+            found = [at for at in (held.find(stop) for stop in stops) if at >= 0]
+            if found:
+                if min(found):
+                    yield held[: min(found)]
+                return None
+            keep = _stop_prefix_length(held, stops)
+            if len(held) > keep:
+                yield held[: len(held) - keep]
+                held = held[len(held) - keep :]
+    finally:
+        pieces.close()
+
+
+def _stop_prefix_length(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of `text` that some stop sequence starts with."""
+    for size in range(min(len(text), max(map(len, stops)) - 1), 0, -1):
+        if any(stop.startswith(text[-size:]) for stop in stops):
+            return size
+    return 0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from models.base import CancelToken, FinishReason, GenerationOptions, Message, ModelInfo
+from models.base import (
+    CancelToken,
+    FinishReason,
+    GenerationOptions,
+    Message,
+    ModelInfo,
+    until_stop,
+)
 from models.catalog import GIB, Architecture, available_memory_bytes, memory_estimate
 from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
 from models.gguf import GGUFHeaderError, read_metadata, split_parts
@@ -372,8 +379,10 @@ class LlamaRuntime(FinishReason):
                 return
             if self._native is not None:
                 tokens = self._prompt_tokens(llm, messages)
-                ended = yield from self._native.generate(tokens, opts, cancel=cancel)
-                self._ended(ended)
+                ended = yield from until_stop(
+                    self._native.generate(tokens, opts, cancel=cancel), opts.stop
+                )
+                self._ended(ended or "stop")  # None: a stop sequence ended it
                 return
             try:
                 chunks = llm.create_chat_completion(
@@ -384,6 +393,7 @@ class LlamaRuntime(FinishReason):
                     top_p=opts.top_p,
                     repeat_penalty=opts.repeat_penalty,
                     seed=opts.seed,
+                    stop=list(opts.stop) or None,
                 )
                 for chunk in chunks:
                     if cancel is not None and cancel.is_set():

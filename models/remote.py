@@ -156,6 +156,8 @@ class RemoteChatModel(FinishReason):
             "top_p": opts.top_p,
             "seed": opts.seed,
         }
+        if opts.stop:
+            body["stop"] = list(opts.stop)
         if self._model_name:
             body["model"] = self._model_name
         try:

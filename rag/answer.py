@@ -250,7 +250,16 @@ class Answerer:
             stopped=stopped,
             timing=timing,
             cut=not stopped and self.model.last_finish_reason == "length",
+            prompt_tokens=self._prompt_length(prompt.messages),
         )
+
+    def _prompt_length(self, messages: Sequence[Message]) -> int:
+        """Tokens of the prompt just answered: the model's own count where it keeps one (the
+        chat template's tokens included), else the messages' text counted with its tokenizer."""
+        known = getattr(self.model, "last_prompt_length", 0)
+        if isinstance(known, int) and known > 0:
+            return known
+        return sum(self.model.count_tokens(m["content"]) for m in messages)
 
     def _floor(self, file_names: Sequence[str] | None) -> float:
         """The relevance floor for a search of `file_names` (None: the whole library)."""

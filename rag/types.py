@@ -105,6 +105,7 @@ class Answer:
     stopped: bool = False
     timing: Timing | None = None  # None when the model wrote nothing
     cut: bool = False  # it ran to the answer's token limit: most likely cut short
+    prompt_tokens: int = 0  # what the model read before answering (0: it was not asked)
 
 
 Stage = Literal[

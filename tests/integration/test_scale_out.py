@@ -301,6 +301,46 @@ def test_openai_api_honours_the_requests_sampling(running_app):
 
 
 @pytest.mark.ui
+def test_openai_api_stops_at_a_stop_sequence_and_reports_token_usage(running_app):
+    """`stop` ends the answer before the sequence; `usage` counts the prompt and the answer,
+    also on the last chunk of a stream that asks for it (`stream_options.include_usage`)."""
+    from openai import BadRequestError, OpenAI
+
+    client = OpenAI(base_url=running_app.url.rstrip("/") + "/v1", api_key="unused")
+    story = [{"role": "user", "content": "Write a very long story about a lighthouse."}]
+    whole = client.chat.completions.create(model="quipu-chat", messages=story, max_tokens=40)
+    text = whole.choices[0].message.content or ""
+    words = text.split()
+    assert len(words) > 8, text
+    stop = " " + words[len(words) // 2]  # the app answers at temperature 0: the same words
+    stopped = client.chat.completions.create(
+        model="quipu-chat", messages=story, max_tokens=40, stop=[stop, "never-in-a-story"]
+    )
+    assert stopped.choices[0].message.content == text[: text.index(stop)]
+    assert stopped.choices[0].finish_reason == "stop"
+
+    usage = whole.usage
+    assert usage is not None and usage.completion_tokens == 40  # the limit ended it
+    assert usage.prompt_tokens > 10 and usage.total_tokens == usage.prompt_tokens + 40
+    assert stopped.usage is not None and stopped.usage.completion_tokens < 40
+    chunks = list(
+        client.chat.completions.create(
+            model="quipu-chat",
+            messages=story,
+            max_tokens=40,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert chunks[-1].choices == [] and chunks[-1].usage == usage
+    assert all(c.usage is None for c in chunks[:-1])
+    with pytest.raises(BadRequestError) as refused:
+        client.chat.completions.create(model="quipu-chat", messages=story, stop=list("abcde"))
+    assert refused.value.param == "stop" and "at most 4" in refused.value.message
+
+
+@pytest.mark.ui
 def test_openai_api_errors_come_in_openai_shape_with_a_message_that_says_what_is_wrong(
     running_app,
 ):
