@@ -3,7 +3,8 @@
 Existing clients (the `openai` package, editors, other chat UIs) point at http://HOST:PORT/v1.
 Two models are listed: `quipu` answers from the library (its sources come back in an extra
 `sources` field, on the last chunk when streaming) and `quipu-chat` chats without the documents.
-An extra `files` field in the request limits retrieval to those documents. The request's sampling
+An extra `files` field in the request limits retrieval to those documents, and the client's
+system messages are added to Quipu's system prompt. The request's sampling
 (`max_tokens`, `temperature`, `top_p`, `seed`, `stop`) applies to its answer, and `usage` counts its
 tokens (in a stream, on a last chunk when `stream_options.include_usage` asks). When the page has
 passwords, requests need one of the same `user:password` pairs, as a Bearer token or HTTP Basic.
@@ -167,6 +168,8 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             return _error(400, "the last message must be the user's question")
         history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
+        # The client's system (or "developer") messages: its own instructions for the answer.
+        told = [m.text() for m in body.messages if m.role in ("system", "developer")]
         asked = [m.text() for m in turns if m.role == "user"]  # figures they give are known
         cancel = threading.Event()  # set when a streaming client goes away
         try:
@@ -177,6 +180,7 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                 file_names=body.files or None,
                 cancel=cancel,
                 options=body.options(services.model.default_options),
+                instructions="\n\n".join(t for t in told if t.strip()),
             )
             first = next(parts)  # retrieval errors surface here, before any byte is sent
         except Exception as exc:

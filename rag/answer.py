@@ -168,6 +168,7 @@ class Answerer:
         cancel: CancelToken | None = None,
         sources_first: bool = False,
         options: Any = None,
+        instructions: str = "",
     ) -> Iterator[str | Answer | Retrieved]:
         """Stream an answer.
 
@@ -181,6 +182,8 @@ class Answerer:
             sources_first: yield the passages given (`Retrieved`) before the text, so that a
                 reader can see them while the answer is written.
             options: the model's sampling for this answer (None: its own settings).
+            instructions: the asker's own instructions, added to the system prompt (an API
+                client's system message).
 
         Yields:
             `Retrieved` when asked for and there are passages, then text deltas, then one
@@ -214,7 +217,7 @@ class Answerer:
                 yield NOTHING_RELEVANT
                 yield Answer(text=NOTHING_RELEVANT, used_documents=True)
                 return
-        prompt, sent = self._prompt(question, hits, history, sent)
+        prompt, sent = self._prompt(question, hits, history, sent, instructions)
         if sources_first and prompt.hits:
             yield Retrieved(to_citations(prompt.hits, "", prompt.numbers))
         parts: list[str] = []
@@ -274,6 +277,7 @@ class Answerer:
         hits: Sequence[Hit],
         history: Sequence[Message],
         sent: _Sent | None,
+        instructions: str = "",
     ) -> tuple[Prompt, _Sent | None]:
         """The prompt, continuing the conversation as last sent when it still fits whole."""
         budget = self.model.context_length - self.answer_reserve
@@ -286,6 +290,7 @@ class Answerer:
                 count_tokens=self.model.count_tokens,
                 system_prompt=self.system_prompt,
                 earlier=sent.sources,
+                instructions=instructions,
             )
             if not prompt.history_turns_dropped:
                 return prompt, sent
@@ -297,6 +302,7 @@ class Answerer:
             budget=budget,
             count_tokens=self.model.count_tokens,
             system_prompt=self.system_prompt,
+            instructions=instructions,
         )
         return prompt, None
 

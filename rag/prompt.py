@@ -134,6 +134,7 @@ def build_messages(
     count_tokens: Callable[[str], int],
     system_prompt: str | None = None,
     earlier: Sequence[Hit] = (),
+    instructions: str = "",
 ) -> Prompt:
     """Assemble messages within `budget` tokens.
 
@@ -147,12 +148,16 @@ def build_messages(
         earlier: sources already given in `history`, numbered 1.. in this order; a hit among
             them is referred to by its number instead of being sent again, and new sources are
             numbered after them. Only valid while the history is sent whole.
+        instructions: the asker's own instructions (an API client's system message), added after
+            the system prompt, which they do not replace: the sources and their numbering
+            still need explaining.
 
     Raises:
         ContextTooLong: even without history and sources the question does not fit.
     """
     system = system_prompt or (SYSTEM_RAG if hits or earlier else SYSTEM_CHAT)
-    fixed = count_tokens(system) + 2 * MESSAGE_OVERHEAD
+    extra = f"\n\n{instructions.strip()}" if instructions.strip() else ""
+    fixed = count_tokens(system + extra) + 2 * MESSAGE_OVERHEAD
     turns = [dict(m) for m in history if m.get("role") in ("user", "assistant")]
     known = {h.chunk.id: n for n, h in enumerate(earlier, start=1)}
     kept_hits = list(hits)
@@ -182,7 +187,7 @@ def build_messages(
             )
     if hits and not kept_hits and not earlier:
         system = system_prompt or SYSTEM_CHAT
-    messages: list[Message] = [{"role": "system", "content": system}, *turns]
+    messages: list[Message] = [{"role": "system", "content": system + extra}, *turns]
     messages.append({"role": "user", "content": render(kept_hits)})
     fresh = [h for h in kept_hits if h.chunk.id not in known]
     numbers = {h.chunk.id: n for n, h in enumerate(fresh, start=len(earlier) + 1)} | known

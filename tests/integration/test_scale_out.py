@@ -301,9 +301,10 @@ def test_openai_api_honours_the_requests_sampling(running_app):
 
 
 @pytest.mark.ui
-def test_openai_api_stops_at_a_stop_sequence_and_reports_token_usage(running_app):
+def test_openai_api_stop_sequences_token_usage_and_the_clients_system_message(running_app):
     """`stop` ends the answer before the sequence; `usage` counts the prompt and the answer,
-    also on the last chunk of a stream that asks for it (`stream_options.include_usage`)."""
+    also on the last chunk of a stream that asks for it (`stream_options.include_usage`); the
+    client's system message reaches the model (its prompt grows by it)."""
     from openai import BadRequestError, OpenAI
 
     client = OpenAI(base_url=running_app.url.rstrip("/") + "/v1", api_key="unused")
@@ -335,6 +336,11 @@ def test_openai_api_stops_at_a_stop_sequence_and_reports_token_usage(running_app
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
     assert chunks[-1].choices == [] and chunks[-1].usage == usage
     assert all(c.usage is None for c in chunks[:-1])
+    system = {"role": "system", "content": "Answer like a pirate, in rhymes, and be brief."}
+    told = client.chat.completions.create(
+        model="quipu-chat", messages=[system, *story], max_tokens=4
+    )
+    assert told.usage is not None and told.usage.prompt_tokens >= usage.prompt_tokens + 8
     with pytest.raises(BadRequestError) as refused:
         client.chat.completions.create(model="quipu-chat", messages=story, stop=list("abcde"))
     assert refused.value.param == "stop" and "at most 4" in refused.value.message

@@ -152,3 +152,21 @@ def test_the_same_lines_on_another_page_or_in_another_file_are_sent_again():
         "Revenue?", [on_four[0], on_five[1]], [], budget=10_000, count_tokens=words
     ).messages[-1]["content"]
     assert on_five[1].chunk.text in user  # a neighbour only on the same page of the same file
+
+
+def test_the_askers_instructions_follow_the_system_prompt_and_count_against_the_budget():
+    told = "Answer in French, in one sentence."
+    prompt = build_messages(
+        "Why?", [hit(3, 0.9)], [], budget=10_000, count_tokens=words, instructions=told
+    )
+    assert prompt.messages[0]["content"] == f"{SYSTEM_RAG}\n\n{told}"
+    plain = build_messages("Hello", [], [], budget=1000, count_tokens=words, instructions=told)
+    assert plain.messages[0]["content"] == f"{SYSTEM_CHAT}\n\n{told}"
+    exact = total(prompt.messages)
+    assert build_messages(
+        "Why?", [hit(3, 0.9)], [], budget=exact, count_tokens=words, instructions=told
+    ).hits
+    squeezed = build_messages(
+        "Why?", [hit(3, 0.9)], [], budget=exact - 1, count_tokens=words, instructions=told
+    )
+    assert not squeezed.hits  # the instructions' words were counted: the source had to go
