@@ -23,6 +23,7 @@ from app.settings import Settings, load_settings
 from app.shapes import document_json, hit_json, model_json, unverified_figures
 from app.wiring import Services, build_registry, build_services, download_by_name
 from models.download import DownloadProgress
+from rag.ingest import expand_paths
 from rag.types import Answer, Document, IngestProgress
 
 
@@ -177,6 +178,11 @@ def cmd_ingest(services: Services, args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     for path in missing:
         print(f"failed   {path.name}: no such file or folder")
+    # A folder with no PDF in it (or below) is most likely the wrong folder: say so, and fail.
+    empty = [p for p in args.paths if p.is_dir() and not expand_paths([p])]
+    for path in empty:
+        print(f"failed   {path.name or path}/: no PDF files in this folder or below")
+    missing += empty
     stop = threading.Event()
 
     def show(event: IngestProgress) -> None:  # each file's line as soon as it is done
@@ -191,8 +197,6 @@ def cmd_ingest(services: Services, args: argparse.Namespace) -> int:
             on_progress=show,
             cancel=stop,
         )
-    if not report.results and not missing:
-        print("no PDF files found")
     if stop.is_set():
         return 130
     return 0 if report.ok and not missing else 1

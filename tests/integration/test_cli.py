@@ -41,6 +41,20 @@ def test_ingest_prints_one_line_per_file_and_fails_on_bad_ones(cli_library):
     assert result.returncode == 1
 
 
+def test_a_folder_without_pdfs_is_reported_and_fails(tmp_path, aurora_pdf):
+    """Likely the wrong folder: a line names it, and the exit status is 1, not 0 as for a
+    success; PDFs given beside it are still added."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("buy milk")
+    alone = run_cli("ingest", str(notes), data_dir=tmp_path / "data")
+    assert alone.returncode == 1
+    assert alone.stdout.strip() == "failed   notes/: no PDF files in this folder or below"
+    beside = run_cli("ingest", str(notes), str(aurora_pdf), data_dir=tmp_path / "data")
+    assert beside.returncode == 1
+    assert any(line.startswith("ok") for line in beside.stdout.splitlines()), beside.stdout
+
+
 def test_library_json_lists_documents(cli_library):
     data, _ = cli_library
     result = run_cli("library", "--json", data_dir=data)
