@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from app.ui.format import (
     report_markdown,
 )
 from app.wiring import Services
-from rag.types import FileResult, IngestReport
+from rag.types import FileResult, IngestProgress, IngestReport
 
 HEADERS = ["Document", "Pages", "Chunks", "Added (UTC)"]
 FOUND_PASSAGES = 8
@@ -34,6 +34,9 @@ FOUND_PASSAGES = 8
 _FINISHED: OrderedDict[Path, FileResult] = OrderedDict()
 _FINISHED_LOCK = threading.Lock()
 _FINISHED_KEPT = 256
+# One batch at a time. Gradio's concurrency limit does that while a batch's event runs, but an API
+# client's cancel ends the event at once, while its batch is still stopping.
+_ONE_BATCH = threading.Lock()
 
 
 class _Stops:
@@ -148,8 +151,10 @@ def ingest_files(
     progress: gr.Progress,
     password: str | None = None,
     cancel: threading.Event | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
-    """Run an ingest of uploaded files, reporting progress to the page; `cancel` stops it.
+    """Run an ingest of uploaded files, reporting progress to the page and each file's outcome
+    to `on_result` as it ends; `cancel` stops it.
 
     The uploads are deleted afterwards: the library keeps its own copy (`rag.originals`), so a
     document deleted from the library leaves nothing behind in the upload folder. An upload that
@@ -157,25 +162,34 @@ def ingest_files(
     """
     paths = [Path(f).resolve() for f in files or []]
     progress(0.0, desc="Starting…")
-    with _FINISHED_LOCK:
-        earlier = {p: _FINISHED[p] for p in paths if p in _FINISHED and not p.exists()}
-    fresh = [p for p in paths if p not in earlier]
-    report = IngestReport()
-    try:
-        report = services.ingestor.ingest(
-            fresh,
-            on_progress=lambda e: progress(progress_fraction(e), desc=progress_text(e)),
-            password=password or None,
-            cancel=cancel,
-        )
-    finally:
-        services.library_changed()
-        _remember(zip(fresh, report.results, strict=False))
-        _discard_uploads(fresh, services.settings.uploads_dir)
+    with _ONE_BATCH:
+        with _FINISHED_LOCK:
+            earlier = {p: _FINISHED[p] for p in paths if p in _FINISHED and not p.exists()}
+        fresh = [p for p in paths if p not in earlier]
+        report = IngestReport()
+        try:
+            report = services.ingestor.ingest(
+                fresh,
+                on_progress=lambda e: _report(e, progress, on_result),
+                password=password or None,
+                cancel=cancel,
+            )
+        finally:
+            services.library_changed()
+            _remember(zip(fresh, report.results, strict=False))
+            _discard_uploads(fresh, services.settings.uploads_dir)
     results = iter(report.results)
     return IngestReport(
         tuple(_same_file_again(earlier[p]) if p in earlier else next(results) for p in paths)
     )
+
+
+def _report(
+    event: IngestProgress, progress: gr.Progress, on_result: Callable[[FileResult], None] | None
+) -> None:
+    progress(progress_fraction(event), desc=progress_text(event))
+    if on_result is not None and event.result is not None:
+        on_result(event.result)
 
 
 def _remember(outcomes: Iterable[tuple[Path, FileResult]]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
 from app.ui.format import conversation_markdown
 from app.wiring import Services
-from rag.types import IngestReport
+from rag.types import FileResult, IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +294,43 @@ def _register_api(services: Services) -> None:
         report = gr.JSON()
         trigger = gr.Button()
 
-    def ingest(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> list[dict]:
-        result: IngestReport = library_tab.ingest_files(services, paths, progress)
-        return [file_result_json(r) for r in result.results]
+    def ingest(
+        paths: list[str] | None, progress: gr.Progress = gr.Progress()
+    ) -> Iterator[list[dict]]:
+        """Add the files: streams the outcomes so far, each file's as it ends, and last the
+        whole list. Cancelling the job (gradio_client's `Job.cancel`) stops the batch as the
+        page's Stop adding does: the file under way is dropped, those done stay."""
+        stop = threading.Event()
+        arrived: queue.SimpleQueue[FileResult | IngestReport | BaseException] = queue.SimpleQueue()
+
+        def work() -> None:
+            try:
+                arrived.put(
+                    library_tab.ingest_files(
+                        services, paths, progress, cancel=stop, on_result=arrived.put
+                    )
+                )
+            except BaseException as exc:  # handed to the generator, raised there
+                arrived.put(exc)
+
+        threading.Thread(target=work, name="ingest-api", daemon=True).start()
+        outcomes: list[dict] = []
+        try:
+            while True:
+                try:
+                    item = arrived.get(timeout=_CANCEL_CHECK_S)
+                except queue.Empty:
+                    yield outcomes  # gradio can stop a generator only between two values
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, IngestReport):
+                    yield [file_result_json(r) for r in item.results]
+                    return
+                outcomes = [*outcomes, file_result_json(item)]
+                yield outcomes
+        finally:
+            stop.set()  # the client cancelled (gradio closed the generator), or it is over
 
     trigger.click(
         ingest,
@@ -306,6 +341,10 @@ def _register_api(services: Services) -> None:
         concurrency_limit=1,
     )
 
+
+# How often the `ingest` endpoint gives gradio a chance to stop it (a client's cancel) while no
+# file has ended.
+_CANCEL_CHECK_S = 0.5
 
 # How often gradio's queue looks for new events, and for progress to send, when it has none: its
 # defaults on Linux (1 ms and 10 ms) wake the server ~1,100 times a second, idle or not. That cost

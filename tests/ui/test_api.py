@@ -1,9 +1,11 @@
 """The running app's named endpoints through gradio_client, as other programs use them."""
 
+from pathlib import Path
+
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.conftest import AURORA_PAGE
+from tests.conftest import AURORA_PAGE, start_app
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -68,6 +70,45 @@ def test_ingesting_a_broken_file_reports_it_and_the_app_keeps_working(client, tm
     report = client.predict([handle_file(str(bad))], api_name="/ingest")
     assert report[0]["status"] == "failed" and report[0]["file"] == "broken.pdf"
     assert client.predict("Aurora", 1, "", api_name="/search")[0]["file"] == "aurora-report.pdf"
+
+
+def test_ingest_streams_each_files_outcome_and_a_cancelled_job_stops_the_batch(tmp_path):
+    """A program that cancels its ingest job stops the batch as the page's Stop adding does:
+    the file that was done stays, the one under way and those after it are not added.
+    (An app of its own: the shared one's library is other tests' business.)"""
+    with start_app(tmp_path / "data") as app:
+        client = Client(app.url, verbose=False)
+        _ingest_then_cancel(client, tmp_path)
+        client.close()
+
+
+def _ingest_then_cancel(client: Client, tmp_path: Path) -> None:
+    import time
+
+    from tests.pdf_factory import write_pdf
+
+    first = write_pdf(tmp_path / "cancel-first.pdf", ["Tide tables for the northern harbour."])
+    long = write_pdf(
+        tmp_path / "cancel-long.pdf",
+        [f"Log {n}: pump {n % 17} ran {n * 3} minutes at {n * 7} litres." for n in range(1500)],
+    )
+    after = write_pdf(tmp_path / "cancel-after.pdf", ["Lighthouse keeper rota for March."])
+    files = [handle_file(str(p)) for p in (first, long, after)]
+    job = client.submit(files, api_name="/ingest")
+    deadline = time.monotonic() + 120
+    while not any(out and out[0]["file"] == "cancel-first.pdf" for out in job.outputs()):
+        assert time.monotonic() < deadline, job.outputs()
+        assert not job.done(), job.outputs()  # the long file must still be under way
+        time.sleep(0.1)
+    assert [r["status"] for r in job.outputs()[-1]] == ["ok"]  # streamed as it ended
+    job.cancel()
+    # Batches run one at a time: this one starts once the cancelled one has really ended.
+    later = write_pdf(tmp_path / "cancel-later.pdf", ["Fog horn maintenance notes."])
+    report = client.predict([handle_file(str(later))], api_name="/ingest")
+    assert [(r["file"], r["status"]) for r in report] == [("cancel-later.pdf", "ok")]
+
+    hits = client.predict("pump log tide lighthouse fog harbour", 50, "", api_name="/search")
+    assert {h["file"] for h in hits} == {"cancel-first.pdf", "cancel-later.pdf"}
 
 
 @pytest.mark.parametrize(
