@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
@@ -76,6 +76,31 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def library_names(files: Sequence[Path], given: Mapping[Path, str]) -> dict[Path, str]:
+    """Each file's name in the library: the one `given` (an upload's own name), else the file's.
+
+    A file under the name of one already in the library replaces it (a new version). Files of
+    one batch that would share a name, though (2022/report.pdf and 2023/report.pdf from one
+    folder), are different documents: they are told apart by as many of their folders as it
+    takes ("2022/report.pdf").
+    """
+    names = {path: given.get(path) or path.name for path in files}
+    alike: dict[str, list[Path]] = {}
+    for path in files:
+        if path not in given:
+            alike.setdefault(path.name, []).append(path)
+    for group in alike.values():
+        if len(group) < 2:
+            continue
+        resolved = [path.resolve() for path in group]
+        for depth in range(2, max(len(r.parts) for r in resolved) + 1):
+            tails = ["/".join(r.parts[-depth:]).lstrip("/") for r in resolved]
+            if len(set(tails)) == len(tails):
+                break
+        names.update(zip(group, tails, strict=True))
+    return names
+
+
 class Ingestor:
     """Reads, chunks, embeds and stores PDFs."""
 
@@ -130,7 +155,7 @@ class Ingestor:
                 are reported as "stopped".
         """
         files = expand_paths(Path(p) for p in paths)
-        names = names or {}
+        names = library_names(files, names or {})
         stop = cancel or threading.Event()
         results: list[FileResult] = []
         # While one file is embedded (both cores busy in ONNX Runtime, which releases the GIL),
@@ -142,12 +167,10 @@ class Ingestor:
             def load(i: int) -> None:
                 if i < len(files) and i not in loads and not stop.is_set():
                     path = files[i]
-                    loads[i] = reader.submit(
-                        self._load, path, names.get(path) or path.name, password
-                    )
+                    loads[i] = reader.submit(self._load, path, names[path], password)
 
             for index, path in enumerate(files):
-                name = names.get(path) or path.name
+                name = names[path]
                 try:
                     if stop.is_set():
                         raise _Stopped("not started")

@@ -99,6 +99,26 @@ def test_bad_files_are_reported_and_the_batch_goes_on(library, tmp_path, aurora_
     assert [d.file_name for d in retriever.store.documents()] == ["aurora-report.pdf"]
 
 
+def test_same_named_files_of_one_batch_are_two_documents_named_by_their_folders(library, tmp_path):
+    """2022/report.pdf and 2023/report.pdf from one folder: neither replaces the other."""
+    ingestor, retriever = library
+    folder = tmp_path / "reports"
+    write_pdf(folder / "2022" / "report.pdf", ["Revenue in 2022 was 100 million krona."])
+    write_pdf(folder / "2023" / "report.pdf", ["Revenue in 2023 was 250 million krona."])
+    report = ingestor.ingest([folder])
+    assert [(r.file_name, r.status) for r in report.results] == [
+        ("2022/report.pdf", "ok"),
+        ("2023/report.pdf", "ok"),
+    ]
+    assert all("replaced" not in r.message for r in report.results)
+    hits = retriever.search("revenue", k=5, file_names=["2023/report.pdf"])
+    assert [h.chunk.text for h in hits] == ["Revenue in 2023 was 250 million krona."]
+    with pytest.raises(DocumentNotFound, match="several documents"):
+        retriever.search("revenue", file_names=["report.pdf"])
+    again = ingestor.ingest([folder])  # the same names again: nothing new
+    assert [r.status for r in again.results] == ["skipped", "skipped"]
+
+
 def test_folder_ingest_and_per_document_filter(library, tmp_path, aurora_pdf):
     ingestor, retriever = library
     folder = tmp_path / "docs"
