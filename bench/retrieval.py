@@ -184,12 +184,14 @@ def main() -> int:
             ("  - without BM25", {"hybrid": False}),
             ("  - without word pairs", {"phrase_weight": 0.0}),
             ("  - without the page limit", {"per_page": 0}),
+            ("  - without page scores", {"page_weight": 0.0}),
         ):
             kwargs = {
                 "top_k": r.top_k,
                 "hybrid": r.lexical is not None,
                 "per_page": r.per_page,
                 "phrase_weight": r.phrase_weight,
+                "page_weight": r.page_weight,
             }
             kwargs.update(change)
             variant = Retriever(r.embedder, r.store, **kwargs)

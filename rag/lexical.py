@@ -30,6 +30,7 @@ class LexicalEntry:
     chunk_id: str
     file_id: str
     text: str
+    page: int = 0  # the chunk's first page
 
 
 class LexicalIndex:
@@ -45,6 +46,7 @@ class LexicalIndex:
         self._signature: str | None = None
         self._ids: list[str] = []
         self._file_ids: np.ndarray = np.array([], dtype=object)
+        self._pages: dict[str, tuple[str, int]] = {}  # chunk id -> (document, first page)
         self._bm25: object | None = None  # over words
         self._pairs_index: PairIndex | None = None
         self._stemmer: object | None = None
@@ -87,12 +89,17 @@ class LexicalIndex:
         entries = self._load()
         self._ids = [e.chunk_id for e in entries]
         self._file_ids = np.array([e.file_id for e in entries], dtype=object)
+        self._pages = {e.chunk_id: (e.file_id, e.page) for e in entries}
         words = self._words([e.text for e in entries])
         self._bm25 = _bm25(words)
         self._pairs_index = PairIndex(words) if any(len(w) > 1 for w in words) else None
         del words, entries
         _give_back_freed_memory()
         self._signature = new_signature
+
+    def page_of(self, chunk_id: str) -> tuple[str, int] | None:
+        """(document, first page) of a chunk the last build indexed; None for another."""
+        return self._pages.get(chunk_id)
 
     def search(
         self,

@@ -584,7 +584,11 @@ class ChunkStore:
                 ):
                     if meta["file_id"] in complete:  # not the chunks of a half-written document
                         chunk = _to_chunk(chunk_id, text, meta)
-                        entries.append(LexicalEntry(chunk_id, chunk.file_id, chunk.indexed_text))
+                        entries.append(
+                            LexicalEntry(
+                                chunk_id, chunk.file_id, chunk.indexed_text, chunk.page_start
+                            )
+                        )
                 if len(got["ids"]) < page_size:
                     break
                 offset += page_size

@@ -5,7 +5,7 @@ import pytest
 from rag.answer import standalone_query
 from rag.lexical import LexicalEntry, LexicalIndex
 from rag.pdf import remove_running_lines
-from rag.retrieve import reciprocal_rank_fusion
+from rag.retrieve import fuse_by_page, reciprocal_rank_fusion
 
 pytestmark = pytest.mark.unit
 
@@ -14,6 +14,26 @@ def test_fusion_rewards_items_both_rankings_find():
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "d", "a"]])
     assert fused[:2] == ["a", "c"]  # in both lists
     assert set(fused) == {"a", "b", "c", "d"}
+
+
+def test_a_page_two_rankings_find_through_different_chunks_rises_with_page_scores():
+    """Vectors find chunk p1 of page P, keywords its chunk p2; each ranking has another page's
+    chunk first (x, y). Chunk by chunk those come first; page by page P is what both found."""
+    rankings = [["x", "p1"], ["y", "p2"]]
+    page = {"x": "X", "y": "Y", "p1": "P", "p2": "P"}.get
+    assert fuse_by_page(rankings, [1.0, 1.0], page, page_weight=0.0) == ["x", "y", "p1", "p2"]
+    assert fuse_by_page(rankings, [1.0, 1.0], page, page_weight=0.8)[:2] == ["p1", "p2"]
+    assert fuse_by_page(rankings, [1.0, 1.0], page, page_weight=0.0) == reciprocal_rank_fusion(
+        rankings
+    )
+
+
+def test_ids_of_unknown_pages_are_pages_of_their_own():
+    rankings = [["a", "b"], ["b", "c"]]
+    nowhere = {}.get  # no page known for any id: page scores are the ids' own
+    assert fuse_by_page(rankings, [1.0, 1.0], nowhere, page_weight=0.8) == (
+        reciprocal_rank_fusion(rankings)
+    )
 
 
 def test_keyword_index_ranks_by_shared_words_and_filters_documents():
