@@ -131,8 +131,12 @@ def build(services: Services) -> ChatTab:
                     elem_id="quipu-question",
                     autofocus=True,
                 )
-                send = gr.Button("Send", variant="primary", scale=1, elem_id="quipu-send")
-                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="quipu-stop")
+                send = gr.Button(
+                    "Send", variant="primary", scale=1, min_width=72, elem_id="quipu-send"
+                )
+                stop = gr.Button(
+                    "Stop", variant="stop", scale=1, min_width=72, elem_id="quipu-stop"
+                )
             with gr.Row():
                 use_docs = gr.Checkbox(
                     value=True,
