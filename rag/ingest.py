@@ -82,7 +82,8 @@ def library_names(files: Sequence[Path], given: Mapping[Path, str]) -> dict[Path
     A file under the name of one already in the library replaces it (a new version). Files of
     one batch that would share a name, though (2022/report.pdf and 2023/report.pdf from one
     folder), are different documents: they are told apart by as many of their folders as it
-    takes ("2022/report.pdf").
+    takes ("2022/report.pdf"), or, when their names were given (uploads, whose folders mean
+    nothing), numbered after the first ("report (2).pdf").
     """
     names = {path: given.get(path) or path.name for path in files}
     alike: dict[str, list[Path]] = {}
@@ -98,6 +99,15 @@ def library_names(files: Sequence[Path], given: Mapping[Path, str]) -> dict[Path
             if len(set(tails)) == len(tails):
                 break
         names.update(zip(group, tails, strict=True))
+    taken: set[str] = set()
+    for path in files:
+        name = names[path]
+        stem, dot, suffix = name.rpartition(".")
+        number = 1
+        while names[path] in taken:
+            number += 1
+            names[path] = f"{stem} ({number}).{suffix}" if dot else f"{name} ({number})"
+        taken.add(names[path])
     return names
 
 

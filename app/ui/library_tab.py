@@ -170,6 +170,7 @@ def ingest_files(
         try:
             report = services.ingestor.ingest(
                 fresh,
+                names={p: p.name for p in fresh},  # an upload's folder is Gradio's, not the user's
                 on_progress=lambda e: _report(e, progress, on_result),
                 password=password or None,
                 cancel=cancel,

@@ -1,7 +1,5 @@
 """The running app's named endpoints through gradio_client, as other programs use them."""
 
-from pathlib import Path
-
 import pytest
 from gradio_client import Client, handle_file
 
@@ -72,18 +70,38 @@ def test_ingesting_a_broken_file_reports_it_and_the_app_keeps_working(client, tm
     assert client.predict("Aurora", 1, "", api_name="/search")[0]["file"] == "aurora-report.pdf"
 
 
-def test_ingest_streams_each_files_outcome_and_a_cancelled_job_stops_the_batch(tmp_path):
-    """A program that cancels its ingest job stops the batch as the page's Stop adding does:
-    the file that was done stays, the one under way and those after it are not added.
-    (An app of its own: the shared one's library is other tests' business.)"""
-    with start_app(tmp_path / "data") as app:
+@pytest.fixture(scope="module")
+def own_client(tmp_path_factory):
+    """A client of an app of its own: the shared app's library is other tests' business."""
+    with start_app(tmp_path_factory.mktemp("own-app")) as app:
         client = Client(app.url, verbose=False)
-        _ingest_then_cancel(client, tmp_path)
+        yield client
         client.close()
 
 
-def _ingest_then_cancel(client: Client, tmp_path: Path) -> None:
+def test_two_files_of_one_name_uploaded_together_are_two_documents(own_client, tmp_path):
+    from tests.pdf_factory import write_pdf
+
+    one = write_pdf(tmp_path / "a" / "minutes.pdf", ["Minutes of the March board meeting."])
+    two = write_pdf(tmp_path / "b" / "minutes.pdf", ["Minutes of the April staff meeting."])
+    report = own_client.predict([handle_file(str(one)), handle_file(str(two))], api_name="/ingest")
+    assert [(r["file"], r["status"]) for r in report] == [
+        ("minutes.pdf", "ok"),
+        ("minutes (2).pdf", "ok"),
+    ]
+    assert all("replaced" not in r["message"] for r in report)
+    hits = own_client.predict("meeting", 5, "minutes (2).pdf", api_name="/search")
+    assert [h["text"] for h in hits] == ["Minutes of the April staff meeting."]
+
+
+def test_ingest_streams_each_files_outcome_and_a_cancelled_job_stops_the_batch(
+    own_client, tmp_path
+):
+    """A program that cancels its ingest job stops the batch as the page's Stop adding does:
+    the file that was done stays, the one under way and those after it are not added."""
     import time
+
+    client = own_client
 
     from tests.pdf_factory import write_pdf
 
@@ -108,7 +126,10 @@ def _ingest_then_cancel(client: Client, tmp_path: Path) -> None:
     assert [(r["file"], r["status"]) for r in report] == [("cancel-later.pdf", "ok")]
 
     hits = client.predict("pump log tide lighthouse fog harbour", 50, "", api_name="/search")
-    assert {h["file"] for h in hits} == {"cancel-first.pdf", "cancel-later.pdf"}
+    assert {h["file"] for h in hits} - {"minutes.pdf", "minutes (2).pdf"} == {
+        "cancel-first.pdf",
+        "cancel-later.pdf",
+    }
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,18 @@ def test_files_sharing_a_name_get_as_many_folders_as_tell_them_apart():
     }
 
 
-def test_given_names_are_kept_even_when_they_are_alike():
-    """Uploads carry the name the user's file had; two of the same name stay as given (the
-    second is then a new version of the first, as when uploaded one after the other)."""
-    files = [Path("/up/1/report.pdf"), Path("/up/2/report.pdf")]
-    given = {files[0]: "report.pdf", files[1]: "report.pdf"}
-    assert library_names(files, given) == given
+def test_given_names_that_are_alike_are_numbered_after_the_first():
+    """Uploads carry the name the user's file had, and their folders mean nothing: two files
+    of one name dropped together are two documents, not a file and its new version."""
+    files = [Path("/up/1/report.pdf"), Path("/up/2/report.pdf"), Path("/up/3/report.pdf")]
+    given = dict.fromkeys(files, "report.pdf")
+    assert list(library_names(files, given).values()) == [
+        "report.pdf",
+        "report (2).pdf",
+        "report (3).pdf",
+    ]
+    notes = [Path("/up/4/notes"), Path("/up/5/notes")]
+    assert list(library_names(notes, dict.fromkeys(notes, "notes")).values()) == [
+        "notes",
+        "notes (2)",
+    ]
