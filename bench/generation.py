@@ -240,17 +240,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, start_app(Path(tmp) / "data", env=env) as app:
         client = Client(app.url, verbose=False)
         through_app(client, 16, count)  # warm-up: loads the model in the app
+        # One runtime for every round, as the app keeps its model loaded: a fresh one per round
+        # measured its first answer, a few percent slower while the weights' pages were first
+        # touched. The warm-up answer also gives the chat's prompt length.
         runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
-        _, depth = in_process(runtime, 8, count)  # the chat's prompt length
-        runtime.close()
+        _, depth = in_process(runtime, 8, count)
         rates: dict[str, list[float]] = {name: [] for name in ROWS}
 
         def quipu_runtime() -> float:
-            runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
-            try:
-                return in_process(runtime, args.max_tokens, count)[0]
-            finally:
-                runtime.close()
+            return in_process(runtime, args.max_tokens, count)[0]
 
         def llama_bench(at: int) -> float:
             record = run_llama_bench(path, threads, tokens=args.max_tokens, depth=at, repetitions=1)
@@ -286,6 +284,7 @@ def main() -> None:
                 ratio = statistics.median(a / b for a, b in pairs)
                 label = f"ratio {top}/{bottom}"
                 print(f"{label:<38}: {ratio:.2f} (median of the rounds' ratios) {note}")
+        runtime.close()
         client.close()
         follow_ups(app.url, args.rounds)
     prompt_cache(path, threads, args.rounds)
