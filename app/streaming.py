@@ -31,6 +31,7 @@ def in_background(
     *,
     interval_s: float = 0.0,
     cancel: threading.Event | None = None,
+    idle_s: float | None = None,
 ) -> Iterator[list[T]]:
     """Run `produce()` in a thread; yield the items it made, oldest first, in batches.
 
@@ -40,6 +41,9 @@ def in_background(
             does the last when the producer ends (a complete answer is not held back).
             0 = each batch is whatever arrived while the previous one was being sent.
         cancel: set when the reader stops early (a closed browser tab), so the producer can stop.
+        idle_s: when set, an empty batch comes after this long with nothing new, so that a reader
+            that is itself a generator keeps returning to its caller (gradio can stop a
+            generator, on a client's cancel, only between two of its values).
 
     Raises:
         Whatever the producer raised, once the items before it have been yielded.
@@ -65,7 +69,11 @@ def in_background(
         while not ended:
             batch: list[T] = []
             failure: _Failed | None = None
-            pending = [items.get()]  # wait for the next item...
+            try:
+                pending = [items.get(timeout=idle_s)]  # wait for the next item...
+            except queue.Empty:
+                yield []
+                continue
             wait = last + interval_s - time.monotonic()
             if wait > 0:  # ...then for the interval, without a wake-up per token, or until
                 finished.wait(wait)  # the producer ends: its last items go out at once

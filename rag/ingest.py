@@ -111,6 +111,21 @@ def library_names(files: Sequence[Path], given: Mapping[Path, str]) -> dict[Path
     return names
 
 
+def drain(
+    events: Generator[IngestProgress, None, IngestReport],
+    on_progress: Callable[[IngestProgress], None] | None = None,
+) -> IngestReport:
+    """Run an ingest's progress generator to its end, handing each event to `on_progress`."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as end:
+            report: IngestReport = end.value
+            return report
+        if on_progress:
+            on_progress(event)
+
+
 class Ingestor:
     """Reads, chunks, embeds and stores PDFs."""
 
@@ -224,15 +239,7 @@ class Ingestor:
         cancel: threading.Event | None = None,
     ) -> IngestReport:
         """`run` without the generator: progress goes to `on_progress`."""
-        gen = self.run(paths, names=names, password=password, cancel=cancel)
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                report: IngestReport = stop.value
-                return report
-            if on_progress:
-                on_progress(event)
+        return drain(self.run(paths, names=names, password=password, cancel=cancel), on_progress)
 
     def remove(self, file_id: str) -> None:
         """Take a document out of the library: its chunks, vectors and kept copy.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from app.ui.format import (
     report_markdown,
 )
 from app.wiring import Services
+from rag.ingest import drain
 from rag.types import FileResult, IngestProgress, IngestReport
 
 HEADERS = ["Document", "Pages", "Chunks", "Added (UTC)"]
@@ -151,27 +152,36 @@ def ingest_files(
     progress: gr.Progress,
     password: str | None = None,
     cancel: threading.Event | None = None,
-    on_result: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
-    """Run an ingest of uploaded files, reporting progress to the page and each file's outcome
-    to `on_result` as it ends; `cancel` stops it.
+    """Run an ingest of uploaded files, reporting progress to the page; `cancel` stops it."""
+    progress(0.0, desc="Starting…")
+    return drain(
+        ingest_uploads(services, files, password, cancel), lambda e: show_progress(progress, e)
+    )
+
+
+def ingest_uploads(
+    services: Services,
+    files: list[str] | None,
+    password: str | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[IngestProgress, None, IngestReport]:
+    """Ingest uploaded files, yielding the ingestor's progress; returns the per-file report.
 
     The uploads are deleted afterwards: the library keeps its own copy (`rag.originals`), so a
     document deleted from the library leaves nothing behind in the upload folder. An upload that
     another batch of the same file ingested and deleted meanwhile reports that batch's outcome.
     """
     paths = [Path(f).resolve() for f in files or []]
-    progress(0.0, desc="Starting…")
     with _ONE_BATCH:
         with _FINISHED_LOCK:
             earlier = {p: _FINISHED[p] for p in paths if p in _FINISHED and not p.exists()}
         fresh = [p for p in paths if p not in earlier]
         report = IngestReport()
         try:
-            report = services.ingestor.ingest(
+            report = yield from services.ingestor.run(
                 fresh,
                 names={p: p.name for p in fresh},  # an upload's folder is Gradio's, not the user's
-                on_progress=lambda e: _report(e, progress, on_result),
                 password=password or None,
                 cancel=cancel,
             )
@@ -185,12 +195,9 @@ def ingest_files(
     )
 
 
-def _report(
-    event: IngestProgress, progress: gr.Progress, on_result: Callable[[FileResult], None] | None
-) -> None:
+def show_progress(progress: gr.Progress, event: IngestProgress) -> None:
+    """One ingest event on the page's progress bar."""
     progress(progress_fraction(event), desc=progress_text(event))
-    if on_result is not None and event.result is not None:
-        on_result(event.result)
 
 
 def _remember(outcomes: Iterable[tuple[Path, FileResult]]) -> None:

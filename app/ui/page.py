@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
 from app.ui.format import conversation_markdown
 from app.wiring import Services
-from rag.types import FileResult, IngestReport
+from rag.types import IngestProgress, IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -301,36 +300,24 @@ def _register_api(services: Services) -> None:
         whole list. Cancelling the job (gradio_client's `Job.cancel`) stops the batch as the
         page's Stop adding does: the file under way is dropped, those done stay."""
         stop = threading.Event()
-        arrived: queue.SimpleQueue[FileResult | IngestReport | BaseException] = queue.SimpleQueue()
 
-        def work() -> None:
-            try:
-                arrived.put(
-                    library_tab.ingest_files(
-                        services, paths, progress, cancel=stop, on_result=arrived.put
-                    )
-                )
-            except BaseException as exc:  # handed to the generator, raised there
-                arrived.put(exc)
+        def produce() -> Iterator[IngestProgress | IngestReport]:
+            yield (yield from library_tab.ingest_uploads(services, paths, cancel=stop))
 
-        threading.Thread(target=work, name="ingest-api", daemon=True).start()
+        progress(0.0, desc="Starting…")
         outcomes: list[dict] = []
-        try:
-            while True:
-                try:
-                    item = arrived.get(timeout=_CANCEL_CHECK_S)
-                except queue.Empty:
-                    yield outcomes  # gradio can stop a generator only between two values
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
+        # The reader leaving early (gradio closed it on the client's cancel) sets `stop`.
+        for batch in in_background(
+            produce, interval_s=_CANCEL_CHECK_S, cancel=stop, idle_s=_CANCEL_CHECK_S
+        ):
+            for item in batch:
                 if isinstance(item, IngestReport):
-                    yield [file_result_json(r) for r in item.results]
-                    return
-                outcomes = [*outcomes, file_result_json(item)]
-                yield outcomes
-        finally:
-            stop.set()  # the client cancelled (gradio closed the generator), or it is over
+                    outcomes = [file_result_json(r) for r in item.results]
+                elif item.result is not None:
+                    outcomes = [*outcomes, file_result_json(item.result)]
+                else:
+                    library_tab.show_progress(progress, item)
+            yield outcomes
 
     trigger.click(
         ingest,
@@ -342,8 +329,8 @@ def _register_api(services: Services) -> None:
     )
 
 
-# How often the `ingest` endpoint gives gradio a chance to stop it (a client's cancel) while no
-# file has ended.
+# How often, at most and at least, the `ingest` endpoint sends what it has: gradio can stop it (a
+# client's cancel) only then.
 _CANCEL_CHECK_S = 0.5
 
 # How often gradio's queue looks for new events, and for progress to send, when it has none: its

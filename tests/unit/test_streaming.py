@@ -93,3 +93,15 @@ def test_a_reader_that_leaves_early_stops_the_producer():
     stream.close()  # the browser tab was closed
     assert cancel.is_set()
     assert stopped.wait(2)
+
+
+def test_with_idle_s_a_silent_producer_still_gives_the_reader_empty_batches():
+    """So that a reader which is itself a generator returns to its caller, who can close it."""
+
+    def slow():
+        time.sleep(0.35)
+        yield "done"
+
+    batches = list(in_background(slow, idle_s=0.1))
+    assert batches[-1] == ["done"]
+    assert 2 <= batches.count([]) <= 4 and len(batches) == batches.count([]) + 1
