@@ -84,14 +84,16 @@ def _hard_split(text: str, max_tokens: int, count: Callable[[str], int]) -> list
     return pieces
 
 
-def _lines(text: str, max_tokens: int, count: Callable[[str], int]) -> list[_Line]:
+def _lines(
+    text: str,
+    max_tokens: int,
+    count: Callable[[str], int],
+    count_many: Callable[[list[str]], list[int]],
+) -> list[_Line]:
     """The page's non-empty lines, each within the budget (long ones cut)."""
     lines: list[_Line] = []
-    for raw in text.splitlines():
-        line = " ".join(raw.split())
-        if not line:
-            continue
-        tokens = count(line)
+    found = [line for line in (" ".join(raw.split()) for raw in text.splitlines()) if line]
+    for line, tokens in zip(found, count_many(found), strict=True):
         if tokens <= max_tokens:
             lines.append(_Line(line, tokens))
             continue
@@ -139,6 +141,7 @@ def split_pages(
     max_tokens: int,
     overlap_tokens: int,
     count_tokens: Callable[[str], int],
+    count_many: Callable[[list[str]], list[int]] | None = None,
 ) -> list[Chunk]:
     """Cut a document's pages into chunks.
 
@@ -147,6 +150,8 @@ def split_pages(
         max_tokens: most tokens per chunk (lines are joined by a newline, counted as one token).
         overlap_tokens: tokens of trailing lines repeated at the start of the next chunk.
         count_tokens: the embedder's token counter.
+        count_many: the same for a list of texts at once (one call per page instead of one per
+            line; None: `count_tokens` on each).
 
     Returns:
         Chunks in reading order; empty if the pages hold no text.
@@ -157,10 +162,12 @@ def split_pages(
         return []
     first = pages[0]
     title = document_title(first.file_name)
+    counter = count_many or (lambda texts: [count_tokens(text) for text in texts])
     chunks: list[Chunk] = []
     for page in pages:
         heading = page_heading(page.text)
-        groups = _pack(_lines(page.text, max_tokens, count_tokens), max_tokens, overlap_tokens)
+        lines = _lines(page.text, max_tokens, count_tokens, counter)
+        groups = _pack(lines, max_tokens, overlap_tokens)
         first_group = groups[0] if groups else None
         for group in groups:
             text = "\n".join(line.text for line in group)

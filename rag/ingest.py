@@ -22,6 +22,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from rag.chunk import split_pages
 from rag.embed import Embedder
 from rag.errors import PdfError, RagError
@@ -136,7 +138,7 @@ class Ingestor:
         *,
         chunk_tokens: int = 128,
         chunk_overlap: int = 24,
-        embed_batch: int = 64,
+        embed_batch: int = 256,
         read: Callable[..., list[Page]] = read_pdf,
         max_file_bytes: int | None = None,
         originals: Originals | None = None,
@@ -148,7 +150,10 @@ class Ingestor:
             store: where chunks and documents go.
             chunk_tokens: chunk size in embedder tokens.
             chunk_overlap: tokens repeated between neighbouring chunks.
-            embed_batch: chunks per embedding call (and per progress event).
+            embed_batch: chunks per embedding call (and per progress event, and per check of
+                `cancel`): about a second's work on 2 cores. Each call ends with a core idle
+                while the other finishes its last text: the 2,514 chunks of the dev set's
+                largest PDF embed at 228 chunks/s in calls of 64, 233 of 256, 236 in one.
             read: PDF -> pages (`read_pdf`, or an `IsolatedPdfReader.read` with a time limit).
             max_file_bytes: larger files are refused before they are read.
             originals: where to keep a copy of each indexed file (None: keep none).
@@ -321,15 +326,20 @@ class Ingestor:
             max_tokens=self.chunk_tokens,
             overlap_tokens=self.chunk_overlap,
             count_tokens=self.embedder.count_tokens,
+            count_many=getattr(self.embedder, "count_tokens_many", None),
         )
-        vectors: list[list[float]] = []
+        embed = getattr(self.embedder, "embed_array", self.embedder.embed)  # arrays: no lists
+        parts: list[np.ndarray] = []
+        done = 0
         yield progress("embedding", 0, len(chunks))
         for start in range(0, len(chunks), self.embed_batch):
             if stop.is_set():
                 raise _Stopped(f"stopped while embedding ({start} of {len(chunks)} chunks done)")
             batch = chunks[start : start + self.embed_batch]
-            vectors.extend(self.embedder.embed([c.indexed_text for c in batch]))
-            yield progress("embedding", len(vectors), len(chunks))
+            parts.append(np.asarray(embed([c.indexed_text for c in batch]), dtype=np.float32))
+            done += len(batch)
+            yield progress("embedding", done, len(chunks))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         if stop.is_set():
             raise _Stopped("stopped before it was stored")
         yield progress("storing", 0, 1)  # from here on the document is stored whole

@@ -171,8 +171,10 @@ def read_raw(
     max_pages: int | None = None,
     first: int = 0,
     stop: int | None = None,
+    step: int = 1,
 ) -> tuple[int, list[str]]:
-    """`page_text` of pages `first` up to `stop` (0-based; None: to the end), uncleaned.
+    """`page_text` of every `step`-th page from `first` up to `stop` (0-based; None: to the
+    end), uncleaned.
 
     Returns:
         (the document's page count, one text per page read; "" for a page that fails).
@@ -193,7 +195,7 @@ def read_raw(
             name, f"{count} pages is over the limit of {max_pages} (QUIPU_RAG__MAX_PAGES)"
         )
     raw: list[str] = []
-    for index in range(first, count if stop is None else min(stop, count)):
+    for index in range(first, count if stop is None else min(stop, count), step):
         try:
             raw.append(page_text(reader.pages[index]))
         except Exception as exc:  # one bad page must not lose the document

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 import chromadb
 import httpx
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from rag.errors import DiskFull, EmbedderMismatch, StoreError
@@ -332,13 +333,21 @@ class ChunkStore:
     # -- writes ------------------------------------------------------------------------------
 
     def add_document(
-        self, document: Document, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]
+        self,
+        document: Document,
+        chunks: Sequence[Chunk],
+        embeddings: Sequence[Sequence[float]] | np.ndarray,
     ) -> None:
-        """Store a document's chunks, then its library record (which marks it complete)."""
+        """Store a document's chunks, then its library record (which marks it complete).
+
+        `embeddings`: one vector per chunk, as lists or as the rows of an array (which Chroma
+        takes as it is, without a conversion per vector)."""
         if len(chunks) != len(embeddings):
             raise ValueError("one embedding per chunk")
-        self._check_space(document.file_name, chunks, embeddings)
-        self._check_dimension(len(embeddings[0]) if embeddings else 0)
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        dimension = int(vectors.shape[1]) if vectors.ndim == 2 else 0
+        self._check_space(document.file_name, chunks, dimension)
+        self._check_dimension(dimension)
         with _writing(self._locked):
             try:
                 self._mark(document.file_id, "pending", document.file_name)
@@ -352,7 +361,7 @@ class ChunkStore:
                     part = chunks[start : start + self._batch]
                     self._chunks.add(
                         ids=[c.id for c in part],
-                        embeddings=[list(e) for e in embeddings[start : start + self._batch]],
+                        embeddings=vectors[start : start + self._batch],
                         metadatas=[
                             {
                                 "text": c.text,  # see `_to_chunk`
@@ -381,13 +390,10 @@ class ChunkStore:
             except Exception as exc:
                 raise StoreError(f"could not store {document.file_name}: {exc}") from exc
 
-    def _check_space(
-        self, file_name: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]
-    ) -> None:
+    def _check_space(self, file_name: str, chunks: Sequence[Chunk], dims: int) -> None:
         """Refuse before writing when the library's disk cannot take the document."""
         if self._locked is None:
             return  # a server manages its own disk
-        dims = len(embeddings[0]) if embeddings else 0
         # Vector in the log, the index and the metadata segment, text twice (row + its index).
         need = sum(3 * 4 * dims + 2 * len(c.text.encode()) + 512 for c in chunks)
         need += _SPACE_MARGIN_BYTES

@@ -77,14 +77,15 @@ def test_onnx_export_is_cached_and_reused(tmp_path):
 
 @pytest.mark.integration
 def test_onnx_export_fuses_attention_but_not_the_layer_norms(real_embedder):
-    """Attention and GELU run as fused int8 kernels; add + layer norm stay two nodes, because
-    ONNX Runtime's fused SkipLayerNormalization is the slower of the two on CPU."""
+    """Attention runs as a fused int8 kernel and GELU, with its bias, in its tanh form; add +
+    layer norm stay two nodes, because ONNX Runtime's fused SkipLayerNormalization is the slower
+    of the two on CPU."""
     import onnx
 
     graph = onnx.load(str(real_embedder.folder / "model.onnx"), load_external_data=False).graph
     ops = {node.op_type for node in graph.node}
-    assert {"QAttention", "BiasGelu", "LayerNormalization"} <= ops, ops
-    assert "SkipLayerNormalization" not in ops
+    assert {"QAttention", "FastGelu", "LayerNormalization"} <= ops, ops
+    assert not {"SkipLayerNormalization", "BiasGelu", "Gelu"} & ops, ops
 
 
 @pytest.mark.integration
@@ -98,3 +99,21 @@ def test_a_texts_vector_does_not_depend_on_the_texts_embedded_with_it(real_embed
     alone = real_embedder.embed([text])[0]
     assert real_embedder.embed([*others, text])[-1] == alone
     assert real_embedder.embed([text, *others[::-1]])[0] == alone
+
+
+@pytest.mark.integration
+def test_texts_embedded_on_several_threads_match_one_thread_in_order(real_embedder, tmp_path):
+    """Ingestion embeds texts on one thread per core; each row must still be its own text's."""
+    from rag.onnx_embed import OnnxEmbedder
+
+    texts = [f"Note {i}: " + "the glacier retreated some metres. " * (i % 7 + 1) for i in range(41)]
+    one = OnnxEmbedder(cache_dir=real_embedder.folder.parent, threads=1)
+    several = OnnxEmbedder(cache_dir=real_embedder.folder.parent, threads=3)
+    try:
+        expected = one.embed(texts)
+        assert several.embed(texts) == expected
+        assert several.embed(texts[::-1]) == expected[::-1]
+        assert len({tuple(v) for v in expected}) == len(texts)
+    finally:
+        one.close()
+        several.close()

@@ -191,6 +191,7 @@ def test_a_stopped_batch_keeps_the_files_done_and_leaves_nothing_of_the_rest(
     import threading
 
     ingestor, retriever = library
+    ingestor.embed_batch = 16  # the stop is checked between two calls to the embedder
     long = write_pdf(tmp_path / "long.pdf", _long_report(150))
     later = write_pdf(tmp_path / "later.pdf", ["Never read: the batch stops before this file."])
     stop = threading.Event()
