@@ -1,13 +1,15 @@
 """Ingestion speed and memory on the largest dev-set PDF: Quipu's ingestor against a naive
 pipeline, each in its own process (so peak RSS is its own), in one run.
 
-    python launch.py bench ingest [--pdf PATH]
+    python launch.py bench ingest [--pdf PATH] [--rounds N]
 
-Quipu: `build_services(...).ingestor` as the app runs it (pypdf in worker processes, spans of pages,
+Quipu: `build_services(...).ingestor` as the app runs it (pypdf in a worker process per core,
 line chunks of 128 tokens with context, ONNX Runtime int8 embeddings, Chroma on disk).
 Naive: pypdf page by page, 1000-character chunks, sentence-transformers with its defaults (torch),
 one `collection.add`. Prints pages/s, chunks/s, wall time and peak RSS for both (Quipu's pypdf
-worker processes are not counted in its RSS).
+worker processes are not counted in its RSS). With several rounds the two alternate, and the
+ratio is the median of the rounds' own ratios (this machine's speed drifts by 10% or more from
+one minute to the next).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +92,7 @@ def naive(pdf: Path, data_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pdf", type=Path)
+    parser.add_argument("--rounds", type=int, default=3, help="naive/Quipu pairs (default 3)")
     parser.add_argument("--one", choices=["quipu", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,31 +102,37 @@ def main() -> None:
         print(json.dumps(figures))
         return
     pdf = args.pdf or largest_pdf()
-    print(f"{pdf.name}", flush=True)
-    rows = {}
-    for name in ("naive", "quipu"):
-        with tempfile.TemporaryDirectory() as tmp:
-            done = subprocess.run(
-                [sys.executable, __file__, "--one", name, "--pdf", str(pdf), "--data-dir", tmp],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            rows[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{pdf.name}, {args.rounds} round(s)", flush=True)
     print(
         f"{'':8}{'pages':>7}{'chunks':>8}{'seconds':>9}{'pages/s':>9}{'chunks/s':>10}"
-        f"{'peak RSS MB':>13}"
+        f"{'peak RSS MB':>13}",
+        flush=True,
     )
-    for name, r in rows.items():
-        print(
-            f"{name:8}{r['pages']:>7}{r['chunks']:>8}{r['seconds']:>9.1f}"
-            f"{r['pages'] / r['seconds']:>9.1f}{r['chunks'] / r['seconds']:>10.1f}"
-            f"{r['peak_rss_mb']:>13.0f}"
+    ratios = []
+    for _ in range(args.rounds):
+        rows = {name: _run_one(name, pdf) for name in ("naive", "quipu")}
+        for name, r in rows.items():
+            print(
+                f"{name:8}{r['pages']:>7}{r['chunks']:>8}{r['seconds']:>9.1f}"
+                f"{r['pages'] / r['seconds']:>9.1f}{r['chunks'] / r['seconds']:>10.1f}"
+                f"{r['peak_rss_mb']:>13.0f}",
+                flush=True,
+            )
+        ratios.append(rows["naive"]["seconds"] / rows["quipu"]["seconds"])  # same pages
+    shown = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"pages/s ratio Quipu/naive: {statistics.median(ratios):.2f} (rounds {shown})")
+
+
+def _run_one(name: str, pdf: Path) -> dict:
+    """One pipeline on `pdf` in a fresh process and an empty library: its figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--pdf", str(pdf), "--data-dir", tmp],
+            check=True,
+            capture_output=True,
+            text=True,
         )
-    speed = (rows["quipu"]["pages"] / rows["quipu"]["seconds"]) / (
-        rows["naive"]["pages"] / rows["naive"]["seconds"]
-    )
-    print(f"pages/s ratio Quipu/naive: {speed:.2f}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ same bytes gives the same ids.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -143,7 +143,27 @@ def split_pages(
     count_tokens: Callable[[str], int],
     count_many: Callable[[list[str]], list[int]] | None = None,
 ) -> list[Chunk]:
-    """Cut a document's pages into chunks.
+    """Cut a document's pages into chunks (`iter_chunks`, as a list)."""
+    return list(
+        iter_chunks(
+            pages,
+            max_tokens=max_tokens,
+            overlap_tokens=overlap_tokens,
+            count_tokens=count_tokens,
+            count_many=count_many,
+        )
+    )
+
+
+def iter_chunks(
+    pages: list[Page],
+    *,
+    max_tokens: int,
+    overlap_tokens: int,
+    count_tokens: Callable[[str], int],
+    count_many: Callable[[list[str]], list[int]] | None = None,
+) -> Iterator[Chunk]:
+    """Cut a document's pages into chunks, page by page.
 
     Args:
         pages: the document's pages in order (all from one file).
@@ -153,34 +173,45 @@ def split_pages(
         count_many: the same for a list of texts at once (one call per page instead of one per
             line; None: `count_tokens` on each).
 
-    Returns:
-        Chunks in reading order; empty if the pages hold no text.
+    Yields:
+        Chunks in reading order; none if the pages hold no text.
+
+    Raises:
+        ValueError: at once (not on the first chunk) for budgets that cannot work.
     """
     if max_tokens < 8 or not 0 <= overlap_tokens < max_tokens:
         raise ValueError("need max_tokens >= 8 and 0 <= overlap_tokens < max_tokens")
+    counter = count_many or (lambda texts: [count_tokens(text) for text in texts])
+    return _chunks(pages, max_tokens, overlap_tokens, count_tokens, counter)
+
+
+def _chunks(
+    pages: list[Page],
+    max_tokens: int,
+    overlap_tokens: int,
+    count_tokens: Callable[[str], int],
+    count_many: Callable[[list[str]], list[int]],
+) -> Iterator[Chunk]:
     if not pages:
-        return []
+        return
     first = pages[0]
     title = document_title(first.file_name)
-    counter = count_many or (lambda texts: [count_tokens(text) for text in texts])
-    chunks: list[Chunk] = []
+    made = 0
     for page in pages:
         heading = page_heading(page.text)
-        lines = _lines(page.text, max_tokens, count_tokens, counter)
+        lines = _lines(page.text, max_tokens, count_tokens, count_many)
         groups = _pack(lines, max_tokens, overlap_tokens)
         first_group = groups[0] if groups else None
         for group in groups:
             text = "\n".join(line.text for line in group)
             shown_heading = "" if group is first_group else heading
-            chunks.append(
-                Chunk(
-                    id=f"{first.file_id[:24]}-{len(chunks):05d}",
-                    text=text,
-                    file_id=first.file_id,
-                    file_name=first.file_name,
-                    page_start=page.page_no,
-                    page_end=page.page_no,
-                    context=" — ".join(part for part in (title, shown_heading) if part),
-                )
+            yield Chunk(
+                id=f"{first.file_id[:24]}-{made:05d}",
+                text=text,
+                file_id=first.file_id,
+                file_name=first.file_name,
+                page_start=page.page_no,
+                page_end=page.page_no,
+                context=" — ".join(part for part in (title, shown_heading) if part),
             )
-    return chunks
+            made += 1

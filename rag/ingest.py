@@ -14,6 +14,7 @@ after it are not started, and the files already added stay.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
@@ -24,13 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunk import split_pages
+from rag.chunk import iter_chunks
 from rag.embed import Embedder
 from rag.errors import PdfError, RagError
 from rag.originals import Originals
 from rag.pdf import read_pdf
 from rag.store import ChunkStore
-from rag.types import Document, FileResult, IngestProgress, IngestReport, Page, Stage, Status
+from rag.types import (
+    Chunk,
+    Document,
+    FileResult,
+    IngestProgress,
+    IngestReport,
+    Page,
+    Stage,
+    Status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +176,7 @@ class Ingestor:
         self.chunk_overlap = chunk_overlap
         self.embed_batch = embed_batch
         self.originals = originals
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-ahead")
 
     def run(
         self,
@@ -321,7 +332,7 @@ class Ingestor:
         if skipped is not None:
             return skipped
         yield progress("chunking", len(pages), len(pages))
-        chunks = split_pages(
+        cutting = iter_chunks(
             pages,
             max_tokens=self.chunk_tokens,
             overlap_tokens=self.chunk_overlap,
@@ -329,16 +340,23 @@ class Ingestor:
             count_many=getattr(self.embedder, "count_tokens_many", None),
         )
         embed = getattr(self.embedder, "embed_array", self.embedder.embed)  # arrays: no lists
+
+        def vectors_of(batch: Sequence[Chunk]) -> np.ndarray:
+            return np.asarray(embed([c.indexed_text for c in batch]), dtype=np.float32)
+
+        # Cutting is one thread of Python: the first batch is embedded meanwhile, on the cores
+        # it would leave idle.
+        chunks = list(itertools.islice(cutting, self.embed_batch))
+        ahead = self._ahead.submit(vectors_of, chunks)
+        chunks.extend(cutting)
         parts: list[np.ndarray] = []
-        done = 0
         yield progress("embedding", 0, len(chunks))
         for start in range(0, len(chunks), self.embed_batch):
             if stop.is_set():
                 raise _Stopped(f"stopped while embedding ({start} of {len(chunks)} chunks done)")
             batch = chunks[start : start + self.embed_batch]
-            parts.append(np.asarray(embed([c.indexed_text for c in batch]), dtype=np.float32))
-            done += len(batch)
-            yield progress("embedding", done, len(chunks))
+            parts.append(ahead.result() if start == 0 else vectors_of(batch))
+            yield progress("embedding", start + len(batch), len(chunks))
         vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         if stop.is_set():
             raise _Stopped("stopped before it was stored")

@@ -12,7 +12,8 @@ empty password first (AES needs pypdf's `crypto` extra); a page that fails to ex
 empty page rather than failing the document. Does not chunk, embed or store.
 
 Importing this module makes pypdf parse content streams with `rag.content_stream` (same results,
-a third less time per page).
+a third less time per page) and build layout mode's matrices with `rag.layout_text` (same
+results, a tenth less).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from pathlib import Path
 from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
-from rag import content_stream
+from rag import content_stream, layout_text
 from rag.errors import PdfEncrypted, PdfNoText, PdfUnreadable
 from rag.types import Page
 
 log = logging.getLogger(__name__)
 content_stream.install()  # pypdf's pages parsed 2-5x faster, with the same results
+layout_text.install()
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 _SPACES = re.compile(r"[ \t\u00a0]+")
