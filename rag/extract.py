@@ -71,13 +71,16 @@ class IsolatedPdfReader:
             )
         return self._pool
 
-    def _discard(self) -> None:
+    def _discard(self, *, wait: bool = False) -> None:
+        """Kill the workers; `wait` for the pool's own thread to end too (on close: while it
+        still shuts down, Python 3.11's exit can write to the pipe it is closing, and print an
+        OSError traceback)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()  # a looping parser ignores polite requests
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=wait, cancel_futures=True)
 
     def read(
         self, path: Path, *, file_id: str, file_name: str, password: str | None = None
@@ -119,6 +122,6 @@ class IsolatedPdfReader:
         return [shares[index % workers][index // workers] for index in range(count)]
 
     def close(self) -> None:
-        """Stop the worker."""
+        """Stop the workers."""
         with self._lock:
-            self._discard()
+            self._discard(wait=True)

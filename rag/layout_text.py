@@ -5,8 +5,8 @@ Layout mode keeps a stack of transformation matrices, and pypdf builds each one 
 `zip` and a `try` per number. That took 12% of the time spent reading the dev set's largest 10-K
 (py-spy, November 2026). The replacement converts the six numbers in one expression and hands any
 operand that is not a number back to pypdf's own method, which then does exactly what it did
-(its defaults for what cannot be read). Every page of that 10-K reads the same text, in 10% less
-time.
+(its defaults for what cannot be read). The 2,682 pages of the dev set read the same text, in 78 s
+of CPU instead of 88.
 
 `install()` replaces the method on pypdf's class; it does nothing when this pypdf does not have it.
 """
