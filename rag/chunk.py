@@ -142,28 +142,9 @@ def split_pages(
     overlap_tokens: int,
     count_tokens: Callable[[str], int],
     count_many: Callable[[list[str]], list[int]] | None = None,
-) -> list[Chunk]:
-    """Cut a document's pages into chunks (`iter_chunks`, as a list)."""
-    return list(
-        iter_chunks(
-            pages,
-            max_tokens=max_tokens,
-            overlap_tokens=overlap_tokens,
-            count_tokens=count_tokens,
-            count_many=count_many,
-        )
-    )
-
-
-def iter_chunks(
-    pages: list[Page],
-    *,
-    max_tokens: int,
-    overlap_tokens: int,
-    count_tokens: Callable[[str], int],
-    count_many: Callable[[list[str]], list[int]] | None = None,
 ) -> Iterator[Chunk]:
-    """Cut a document's pages into chunks, page by page.
+    """Cut a document's pages into chunks, page by page (lazily: a reader can start on the first
+    chunks while the rest are cut).
 
     Args:
         pages: the document's pages in order (all from one file).
@@ -173,8 +154,9 @@ def iter_chunks(
         count_many: the same for a list of texts at once (one call per page instead of one per
             line; None: `count_tokens` on each).
 
-    Yields:
-        Chunks in reading order; none if the pages hold no text.
+    Returns:
+        The chunks in reading order, each cut when it is asked for; none if the pages hold no
+        text.
 
     Raises:
         ValueError: at once (not on the first chunk) for budgets that cannot work.

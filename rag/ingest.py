@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunk import iter_chunks
+from rag.chunk import split_pages
 from rag.embed import Embedder
 from rag.errors import PdfError, RagError
 from rag.originals import Originals
@@ -332,7 +332,7 @@ class Ingestor:
         if skipped is not None:
             return skipped
         yield progress("chunking", len(pages), len(pages))
-        cutting = iter_chunks(
+        cutting = split_pages(
             pages,
             max_tokens=self.chunk_tokens,
             overlap_tokens=self.chunk_overlap,
