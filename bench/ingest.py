@@ -51,6 +51,8 @@ def quipu(pdf: Path, data_dir: Path) -> dict:
     took = time.perf_counter() - started
     (result,) = report.results
     services.close()
+    if result.status != "ok":
+        raise SystemExit(f"Quipu did not ingest {pdf.name}: {result.status}: {result.message}")
     return {"pages": result.pages, "chunks": result.chunks, "seconds": took}
 
 

@@ -346,9 +346,9 @@ class Ingestor:
 
         # Cutting is one thread of Python: the first batch is embedded meanwhile, on the cores
         # it would leave idle.
-        chunks = list(itertools.islice(cutting, self.embed_batch))
-        ahead = self._ahead.submit(vectors_of, chunks)
-        chunks.extend(cutting)
+        first = list(itertools.islice(cutting, self.embed_batch))
+        ahead = self._ahead.submit(vectors_of, first)
+        chunks = first + list(cutting)  # a new list: `first` is being read by the other thread
         parts: list[np.ndarray] = []
         yield progress("embedding", 0, len(chunks))
         for start in range(0, len(chunks), self.embed_batch):

@@ -49,7 +49,7 @@ page_texts = st.lists(
 @given(texts=page_texts, size=st.integers(8, 60), overlap=st.integers(0, 7))
 def test_chunking_any_text_keeps_budget_pages_and_words(texts, size, overlap):
     pages = [Page("f" * 64, "doc.pdf", n, t) for n, t in enumerate(texts, start=1)]
-    chunks = split_pages(pages, max_tokens=size, overlap_tokens=overlap, count_tokens=words)
+    chunks = list(split_pages(pages, max_tokens=size, overlap_tokens=overlap, count_tokens=words))
     for c in chunks:
         assert words(c.text) <= size
         assert 1 <= c.page_start == c.page_end <= len(pages)
