@@ -80,6 +80,7 @@ class Services:
     active_id: str
     cancellations: Cancellations = field(default_factory=Cancellations)
     _switch_lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: threading.Event = field(default_factory=threading.Event)
 
     def switch_model(self, name: str) -> ModelInfo:
         """Make `name` the active model without restarting: free the old one, load the new one.
@@ -140,11 +141,16 @@ class Services:
         """Load the embedder and the model now rather than on the first question, have the
         model's cache hold the system prompt the first question will start with, and build the
         keyword indexes."""
-        self.embedder.warm_up()
-        self.model.warm_up()
-        self._prime()
-        self._prepare_search()
-        self._tidy_originals()
+        for step in (
+            self.embedder.warm_up,
+            self.model.warm_up,
+            self._prime,
+            self._prepare_search,
+            self._tidy_originals,
+        ):
+            if self._closed.is_set():  # stopped while starting (Ctrl+C): nothing left to do
+                return
+            step()
 
     def library_changed(self) -> None:
         """Rebuild the keyword indexes in the background, so the next question does not wait."""
@@ -156,7 +162,8 @@ class Services:
         try:
             self.retriever.prepare()
         except StoreError as exc:  # the next search reports it to the user
-            log.warning("could not build the keyword index: %s", exc)
+            if not self._closed.is_set():  # the library closed under it: nothing is wrong
+                log.warning("could not build the keyword index: %s", exc)
 
     def original_pdf(self, file_id: str, file_name: str) -> Path | None:
         """The kept copy of a cited document, if any. A source saved before sources carried
@@ -174,7 +181,8 @@ class Services:
         try:
             removed = self.originals.prune(d.file_id for d in self.store.documents())
         except (StoreError, OSError) as exc:
-            log.warning("could not tidy the kept PDFs: %s", exc)
+            if not self._closed.is_set():
+                log.warning("could not tidy the kept PDFs: %s", exc)
             return
         if removed:
             log.info("removed %d kept PDF(s) of documents no longer in the library", removed)
@@ -195,6 +203,7 @@ class Services:
 
     def close(self) -> None:
         """Release the model, the embedder and the library."""
+        self._closed.set()
         self.model.close()
         self.embedder.close()
         self.reader.close()
