@@ -119,6 +119,9 @@ class IsolatedPdfReader:
             for w in range(workers)
         ]
         shares = [wait(future)[1] for future in futures]
+        expected = [len(range(w, count, workers)) for w in range(workers)]
+        if [len(share) for share in shares] != expected:  # its page count is not the one read
+            raise PdfUnreadable(file_name, "the file changed while it was being read")
         return [shares[index % workers][index // workers] for index in range(count)]
 
     def close(self) -> None:

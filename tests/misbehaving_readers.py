@@ -10,3 +10,10 @@ def hang(path, **kwargs):
 
 def crash(path, **kwargs):
     os._exit(3)
+
+
+def shrinking(path, *, first=0, stop=None, step=1, **kwargs):
+    """Counts 6 pages, then reads a file of 4: it was replaced between the two reads."""
+    count = 6 if stop == 0 else 4
+    end = count if stop is None else min(stop, count)
+    return count, [f"Page {n + 1} of the report." for n in range(first, end, step)]

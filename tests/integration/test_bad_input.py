@@ -44,6 +44,15 @@ def test_a_long_document_is_read_by_several_workers_in_page_order(tmp_path):
     assert "Annual report 2024" not in pages[5].text  # running header removed across workers
 
 
+def test_a_file_that_changes_while_it_is_read_fails_with_a_clear_message(aurora_pdf):
+    reader = IsolatedPdfReader(timeout_s=60, reader=misbehaving_readers.shrinking, workers=2)
+    try:
+        with pytest.raises(PdfUnreadable, match="changed while it was being read"):
+            reader.read(aurora_pdf, file_id="x", file_name="report.pdf")
+    finally:
+        reader.close()
+
+
 def test_typed_errors_cross_the_process_boundary(tmp_path):
     reader = IsolatedPdfReader(timeout_s=60)
     try:
