@@ -127,3 +127,15 @@ def test_settings_are_saved_per_model_and_a_new_context_reloads_it(services, sec
         )
     finally:
         again.close()
+
+
+def test_a_warm_up_after_close_stops_and_warns_of_nothing(tmp_path, caplog):
+    """Ctrl+C while the app starts: `close()` runs under the background warm-up, which must
+    stop rather than load the model again or report the closed library as broken."""
+    import logging
+
+    services = build_services(Settings(data_dir=tmp_path / "data"))
+    services.close()
+    with caplog.at_level(logging.WARNING):
+        services.warm_up()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
