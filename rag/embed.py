@@ -17,7 +17,11 @@ BUNDLED_EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class Embedder(Protocol):
-    """Turns texts into vectors; `model_id` and `dimension` are recorded in the store."""
+    """Turns texts into vectors; `model_id` and `dimension` are recorded in the store.
+
+    An embedder may also offer two faster forms, which ingestion uses when present (the ONNX
+    embedder has both): `embed_array(texts) -> np.ndarray` (the vectors as one float32 array,
+    no list per vector) and `count_tokens_many(texts) -> list[int]` (one tokenizer call)."""
 
     @property
     def model_id(self) -> str:

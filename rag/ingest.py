@@ -337,9 +337,9 @@ class Ingestor:
             max_tokens=self.chunk_tokens,
             overlap_tokens=self.chunk_overlap,
             count_tokens=self.embedder.count_tokens,
-            count_many=getattr(self.embedder, "count_tokens_many", None),
+            count_many=getattr(self.embedder, "count_tokens_many", None),  # see `Embedder`
         )
-        embed = getattr(self.embedder, "embed_array", self.embedder.embed)  # arrays: no lists
+        embed = getattr(self.embedder, "embed_array", self.embedder.embed)
 
         def vectors_of(batch: Sequence[Chunk]) -> np.ndarray:
             return np.asarray(embed([c.indexed_text for c in batch]), dtype=np.float32)
