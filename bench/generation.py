@@ -10,6 +10,7 @@
   start saved (`LlamaRuntime.prime`).
 
     python launch.py bench generation [--rounds 10] [--max-tokens 200] [--no-llama-bench]
+                                      [--no-app]   # engine rows only, e.g. on a GPU machine
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ RATIOS = [
     ("app", "bench0", ""),
     ("runtime", "bench", "(no web server: the rest is the web path)"),
     ("app", "direct", ""),
+    ("runtime", "direct", "(Quipu's native decode loop against llama-cpp-python's)"),
 ]
 
 
@@ -207,13 +209,45 @@ def _runs(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
 
+def engine_rows(
+    runs: dict[str, Callable[[], float]], rounds: int, header: str, max_tokens: int, depth: int
+) -> None:
+    """Measure each row once per round, in an order rotated round by round, and print medians.
+
+    These VMs change speed by a third from one minute to the next, so each ratio is taken within
+    a round and the median of those ratios is reported."""
+    rates: dict[str, list[float]] = {name: [] for name in ROWS}
+    names = list(runs)
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(runs[name]())
+    print(header)
+    for name in names:
+        values = rates[name]
+        label = ROWS[name].format(tokens=max_tokens, depth=depth)
+        print(f"{label:<38}: {statistics.median(values):6.1f} tokens/s (runs {_runs(values)})")
+    for top, bottom, note in RATIOS:
+        if rates[top] and rates[bottom]:  # rows are empty with --no-llama-bench or --no-app
+            pairs = zip(rates[top], rates[bottom], strict=True)
+            ratio = statistics.median(a / b for a, b in pairs)
+            label = f"ratio {top}/{bottom}"
+            print(f"{label:<38}: {ratio:.2f} (median of the rounds' ratios) {note}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--no-llama-bench", action="store_true")
+    parser.add_argument(
+        "--no-app",
+        action="store_true",
+        help="engine rows only (runtime, llama-cpp-python, llama-bench): no web app, no follow-ups",
+    )
     args = parser.parse_args()
 
+    import contextlib
     import os
 
     import llama_cpp
@@ -235,58 +269,44 @@ def main() -> None:
         QUIPU_MODEL__TEMPERATURE="0",
         QUIPU_MODEL__MAX_TOKENS=str(args.max_tokens),
     )
-    from gradio_client import Client
+    with contextlib.ExitStack() as stack:
+        runs: dict[str, Callable[[], float]] = {}
+        app = None
+        if not args.no_app:
+            from gradio_client import Client
 
-    with tempfile.TemporaryDirectory() as tmp, start_app(Path(tmp) / "data", env=env) as app:
-        client = Client(app.url, verbose=False)
-        through_app(client, 16, count)  # warm-up: loads the model in the app
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            app = stack.enter_context(start_app(Path(tmp) / "data", env=env))
+            client = Client(app.url, verbose=False)
+            stack.callback(client.close)
+            through_app(client, 16, count)  # warm-up: loads the model in the app
+            runs["app"] = lambda: through_app(client, args.max_tokens, count)[0]
         # One runtime for every round, as the app keeps its model loaded: a fresh one per round
         # measured its first answer, a few percent slower while the weights' pages were first
         # touched. The warm-up answer also gives the chat's prompt length.
         runtime = LlamaRuntime(path, n_ctx=4096, n_threads=threads)
+        stack.callback(runtime.close)
         _, depth = in_process(runtime, 8, count)
-        rates: dict[str, list[float]] = {name: [] for name in ROWS}
-
-        def quipu_runtime() -> float:
-            return in_process(runtime, args.max_tokens, count)[0]
+        runs["direct"] = lambda: direct(path, threads, args.max_tokens)[0]
+        runs["runtime"] = lambda: in_process(runtime, args.max_tokens, count)[0]
 
         def llama_bench(at: int) -> float:
             record = run_llama_bench(path, threads, tokens=args.max_tokens, depth=at, repetitions=1)
             return float(record["avg_ts"])
 
-        runs: dict[str, Callable[[], float]] = {
-            "app": lambda: through_app(client, args.max_tokens, count)[0],
-            "direct": lambda: direct(path, threads, args.max_tokens)[0],
-            "runtime": quipu_runtime,
-        }
         if not args.no_llama_bench:
             runs["bench"] = lambda: llama_bench(depth)
             runs["bench0"] = lambda: llama_bench(0)
-        names = list(runs)
-        for number in range(args.rounds):
-            # Every round measures each row once, in an order rotated round by round: these VMs
-            # change speed by a third from one minute to the next, so each ratio is taken within
-            # a round and the median of those ratios is reported.
-            shift = number % len(names)
-            for name in names[shift:] + names[:shift]:
-                rates[name].append(runs[name]())
-        print(
-            f"model {path.name}, {threads} threads, {args.rounds} rounds, "
+        layers = runtime.info.gpu_layers
+        place = {0: "CPU only", -1: "all layers on the GPU"}.get(layers, f"{layers} GPU layers")
+        header = (
+            f"model {path.name}, {threads} threads, {place}, {args.rounds} rounds, "
             f"{args.max_tokens} tokens/answer after a {depth}-token prompt"
         )
-        for name in names:
-            values = rates[name]
-            label = ROWS[name].format(tokens=args.max_tokens, depth=depth)
-            print(f"{label:<38}: {statistics.median(values):6.1f} tokens/s (runs {_runs(values)})")
-        for top, bottom, note in RATIOS:
-            if rates[bottom]:  # llama-bench rows are empty with --no-llama-bench
-                pairs = zip(rates[top], rates[bottom], strict=True)
-                ratio = statistics.median(a / b for a, b in pairs)
-                label = f"ratio {top}/{bottom}"
-                print(f"{label:<38}: {ratio:.2f} (median of the rounds' ratios) {note}")
-        runtime.close()
-        client.close()
-        follow_ups(app.url, args.rounds)
+        engine_rows(runs, args.rounds, header, args.max_tokens, depth)
+        runtime.close()  # the follow-ups measure the app alone
+        if app is not None:
+            follow_ups(app.url, args.rounds)
     prompt_cache(path, threads, args.rounds)
 
 
