@@ -6,7 +6,10 @@ Two models are listed: `quipu` answers from the library (its sources come back i
 An extra `files` field in the request limits retrieval to those documents, and the client's
 system messages are added to Quipu's system prompt. The request's sampling
 (`max_tokens`, `temperature`, `top_p`, `seed`, `stop`) applies to its answer, and `usage` counts its
-tokens (in a stream, on a last chunk when `stream_options.include_usage` asks). When the page has
+tokens (in a stream, on a last chunk when `stream_options.include_usage` asks). `response_format`
+`json_object` or `json_schema` makes the model write JSON (following the schema, if one is given)
+through a llama.cpp grammar; `tools`, `functions` and `logprobs` are refused with a 400, not
+silently ignored. When the page has
 passwords, requests need one of the same `user:password` pairs, as a Bearer token or HTTP Basic.
 Every error under /v1 (a malformed body, a wrong password, an unknown route) comes back in
 OpenAI's `{"error": {...}}` shape, so clients show its message (`error_handlers`).
@@ -23,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exception_handlers import (
@@ -32,7 +35,7 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.messages import describe
@@ -69,6 +72,40 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(BaseModel):
+    """OpenAI's `response_format.json_schema`: a name and the schema the answer follows."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = "answer"
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's `response_format`: `text`, `json_object` (any JSON object), or `json_schema`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JsonSchemaFormat | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")  # llama.cpp's json_object form
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        given = self.json_schema is not None and self.json_schema.schema_
+        if self.type == "json_schema" and not given:
+            raise ValueError("type json_schema needs json_schema.schema, the JSON Schema to follow")
+        return self
+
+    def schema_text(self) -> str | None:
+        """The JSON Schema the answer must follow, as JSON text; None for free text."""
+        if self.type == "text":
+            return None
+        if self.type == "json_schema" and self.json_schema is not None:
+            return json.dumps(self.json_schema.schema_)
+        return json.dumps(self.schema_ or {"type": "object"})
+
+
 class ChatRequest(BaseModel):
     """The fields of an OpenAI chat completion request that Quipu uses; others are ignored.
 
@@ -88,6 +125,12 @@ class ChatRequest(BaseModel):
     files: list[str] | None = Field(None, description="Quipu extra: only these documents.")
     stop: str | list[str] | None = Field(None, description="Up to 4 sequences that end it.")
     stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
+    # Asked for, these would change what the answer is; Quipu refuses them rather than ignore.
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
     @field_validator("stop")
     @classmethod
@@ -107,6 +150,7 @@ class ChatRequest(BaseModel):
             "top_p": self.top_p,
             "seed": self.seed,
             "stop": tuple(self.stop) if isinstance(self.stop, list) else None,
+            "json_schema": self.response_format.schema_text() if self.response_format else None,
         }
         return defaults.model_copy(update={k: v for k, v in given.items() if v is not None})
 
@@ -164,6 +208,14 @@ def build_router(services: Services, credentials: list[tuple[str, str]]) -> APIR
                 param="model",
                 code="model_not_found",
             )
+        for field, what in (
+            ("tools", "tools (function calling)"),
+            ("functions", "functions (function calling)"),
+            ("logprobs", "logprobs"),
+            ("top_logprobs", "top_logprobs"),
+        ):
+            if getattr(body, field):
+                return _error(400, f"{what} are not supported by Quipu", param=field)
         turns = [m for m in body.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
             return _error(400, "the last message must be the user's question")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,30 @@ class GenerationOptions(BaseModel):
     stop: tuple[str, ...] = Field(
         (), max_length=4, description="Text that ends the answer where it appears (not shown)."
     )
+    json_schema: str | None = Field(
+        None,
+        description="Answer in JSON that follows this JSON Schema (given as JSON text); "
+        '\'{"type": "object"}\' for any JSON object. None = free text.',
+    )
 
     @field_validator("stop")
     @classmethod
     def _no_empty_stop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not text for text in value):
             raise ValueError("a stop sequence cannot be empty")
+        return value
+
+    @field_validator("json_schema")
+    @classmethod
+    def _a_schema(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            schema = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"the JSON schema is not valid JSON: {exc}") from exc
+        if not isinstance(schema, dict):
+            raise ValueError("a JSON schema is a JSON object")
         return value
 
 

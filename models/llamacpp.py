@@ -30,7 +30,7 @@ from models.base import (
 from models.catalog import GIB, Architecture, available_memory_bytes, memory_estimate
 from models.errors import GenerationError, ModelLoadError, ModelNotFound, ModelTooLarge
 from models.gguf import GGUFHeaderError, read_metadata, split_parts
-from models.native import NativeDecoder
+from models.native import NativeDecoder, json_grammar
 
 log = logging.getLogger(__name__)
 
@@ -385,8 +385,16 @@ class LlamaRuntime(FinishReason):
                 self._ended(ended or "stop")  # None: a stop sequence ended it
                 return
             try:
+                grammar = None
+                if opts.json_schema is not None:
+                    from llama_cpp.llama_grammar import LlamaGrammar
+
+                    grammar = LlamaGrammar.from_string(
+                        json_grammar(opts.json_schema), verbose=False
+                    )
                 chunks = llm.create_chat_completion(
                     messages=messages,
+                    grammar=grammar,
                     stream=True,
                     max_tokens=opts.max_tokens,
                     temperature=opts.temperature,

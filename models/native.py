@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,21 @@ _TOP_K = 40
 _PREFILTER_K = _TOP_K + _PENALTY_LAST_N
 _MIN_P = 0.05
 _PIECE_BYTES = 256
+
+
+@functools.lru_cache(maxsize=16)
+def json_grammar(schema: str) -> str:
+    """llama.cpp grammar (GBNF) that admits only JSON following `schema`, a JSON Schema as text.
+
+    Raises:
+        GenerationError: the schema uses what the converter does not know.
+    """
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(schema)
+    except Exception as exc:  # the converter raises assertions, KeyErrors, ... on what it lacks
+        raise GenerationError(f"this JSON schema is not supported: {exc}") from exc
 
 
 class NativeDecoder:
@@ -101,6 +117,14 @@ class NativeDecoder:
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         add = lib.llama_sampler_chain_add
+        if options.json_schema is not None:
+            # First, over the whole vocabulary: the cut below could leave no token it allows.
+            grammar = json_grammar(options.json_schema).encode()
+            constrained = lib.llama_sampler_init_grammar(self._vocab, grammar, b"root")
+            if not constrained:
+                lib.llama_sampler_free(chain)
+                raise GenerationError("llama.cpp could not use the grammar of this JSON schema")
+            add(chain, constrained)
         add(chain, lib.llama_sampler_init_top_k(_PREFILTER_K))
         penalties = lib.llama_sampler_init_penalties(
             self._n_vocab, _PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0

@@ -158,6 +158,11 @@ class RemoteChatModel(FinishReason):
         }
         if opts.stop:
             body["stop"] = list(opts.stop)
+        if opts.json_schema is not None:
+            # OpenAI's JSON mode with the schema beside it: llama.cpp's server and
+            # llama-cpp-python's enforce the schema; vLLM makes any JSON object.
+            schema = json.loads(opts.json_schema)
+            body["response_format"] = {"type": "json_object", "schema": schema}
         if self._model_name:
             body["model"] = self._model_name
         try:

@@ -181,7 +181,9 @@ class Answerer:
             cancel: set it to stop generation; the answer so far is returned with stopped=True.
             sources_first: yield the passages given (`Retrieved`) before the text, so that a
                 reader can see them while the answer is written.
-            options: the model's sampling for this answer (None: its own settings).
+            options: the model's sampling for this answer (None: its own settings). With a
+                `json_schema`, nothing relevant in the library does not give the plain-text
+                notice: the model answers, in JSON, without passages.
             instructions: the asker's own instructions, added to the system prompt (an API
                 client's system message).
 
@@ -213,7 +215,10 @@ class Answerer:
                 )
             else:
                 hits = self.retriever.search(query, file_names=file_names)
-            if not hits or max(h.score for h in hits) < self._floor(file_names):
+            relevant = bool(hits) and max(h.score for h in hits) >= self._floor(file_names)
+            if not relevant and getattr(options, "json_schema", None) is not None:
+                hits = []  # the asker reads JSON: the model answers it, without passages
+            elif not relevant:
                 yield NOTHING_RELEVANT
                 yield Answer(text=NOTHING_RELEVANT, used_documents=True)
                 return

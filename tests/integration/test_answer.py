@@ -149,3 +149,19 @@ def test_a_question_the_documents_do_not_cover_gets_no_invented_answer(retriever
     assert answer.citations == () and model.prompts == []  # the model was not asked to guess
     covered = list(answerer.ask("Who started the Aurora project?", use_documents=True))[-1]
     assert covered.citations and model.prompts  # a covered question goes to the model
+
+
+def test_json_asked_gets_json_even_when_the_documents_do_not_cover_it(retriever, bundled_model):
+    """A program that asked for JSON is not handed the plain-text notice: the model answers in
+    JSON, without passages (the grammar holds it to the schema)."""
+    import json
+
+    from models.base import GenerationOptions
+
+    answerer = Answerer(retriever, bundled_model, min_relevance=0.3)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    options = GenerationOptions(temperature=0.0, max_tokens=40, json_schema=json.dumps(schema))
+    asked = "What is the capital of Mongolia?"
+    answer = list(answerer.ask(asked, use_documents=True, options=options))[-1]
+    assert isinstance(answer, Answer) and answer.citations == ()
+    assert set(json.loads(answer.text)) == {"city"}, answer.text

@@ -141,6 +141,20 @@ def test_the_llm_server_says_when_the_token_limit_ended_an_answer(llama_server):
         model.close()
 
 
+def test_the_llm_server_writes_json_that_follows_the_schema(llama_server):
+    from models.base import GenerationOptions
+    from models.remote import RemoteChatModel
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    model = RemoteChatModel(llama_server)
+    try:
+        asked = [{"role": "user", "content": "Which city is the capital of France?"}]
+        options = GenerationOptions(max_tokens=64, temperature=0.0, json_schema=json.dumps(schema))
+        assert set(json.loads("".join(model.stream(asked, options)))) == {"city"}
+    finally:
+        model.close()
+
+
 def test_library_moves_from_embedded_into_a_chroma_server(chroma_server, aurora_pdf, tmp_path):
     embedded = tmp_path / "laptop"
     assert run_cli("ingest", str(aurora_pdf), data_dir=embedded).returncode == 0
@@ -298,6 +312,38 @@ def test_openai_api_honours_the_requests_sampling(running_app):
         with pytest.raises(BadRequestError) as refused:
             answer(**wrong)
         assert refused.value.param == param
+
+
+@pytest.mark.ui
+def test_openai_api_json_answers_and_refuses_what_it_cannot_do(running_app):
+    """`response_format` json_schema and json_object give JSON (the schema's keys); tools,
+    logprobs and a json_schema without its schema are refused with the field named."""
+    from openai import BadRequestError, OpenAI
+
+    client = OpenAI(base_url=running_app.url.rstrip("/") + "/v1", api_key="unused")
+    asked = [{"role": "user", "content": "Which city is the capital of France?"}]
+    city = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    for model in ("quipu-chat", "quipu"):  # quipu: JSON whether or not a passage is relevant
+        done = client.chat.completions.create(
+            model=model,
+            messages=asked,
+            response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": city}},
+        )
+        assert set(json.loads(done.choices[0].message.content or "")) == {"city"}
+    done = client.chat.completions.create(
+        model="quipu-chat", messages=asked, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(done.choices[0].message.content or ""), dict)
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    refused_requests = (
+        ({"tools": [tool]}, "tools", "tools (function calling) are not supported"),
+        ({"logprobs": True}, "logprobs", "logprobs are not supported"),
+        ({"response_format": {"type": "json_schema"}}, "response_format", "json_schema.schema"),
+    )
+    for wrong, param, says in refused_requests:
+        with pytest.raises(BadRequestError) as refused:
+            client.chat.completions.create(model="quipu-chat", messages=asked, **wrong)
+        assert refused.value.param == param and says in refused.value.message, refused.value
 
 
 @pytest.mark.ui
