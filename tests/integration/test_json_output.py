@@ -67,3 +67,45 @@ def test_options_refuse_a_schema_that_is_not_a_json_object():
         GenerationOptions(json_schema="{")
     with pytest.raises(ValueError, match="a JSON object"):
         GenerationOptions(json_schema="[1]")
+
+
+def test_checking_the_free_pick_first_changes_no_token(monkeypatch):
+    """The fast path (the chain's own pick, kept where the grammar allows it) writes what masking
+    the whole vocabulary before every pick writes. (Sampled answers draw the same distribution,
+    p(t) + (1 - Z) p(t) / Z = p(t) / Z over the allowed tokens, but not the same random draws.)"""
+    from models.native import NativeDecoder
+
+    schema = json.dumps({"type": "array", "minItems": 6, "items": CITY})
+    options = GenerationOptions(temperature=0.0, max_tokens=120, json_schema=schema)
+    runtime = LlamaRuntime(bundled_model_path(), n_ctx=2048)
+    try:
+        fast = "".join(runtime.stream(ASKED, options))
+        monkeypatch.setattr(NativeDecoder, "_check_first", False)
+        masked = "".join(runtime.stream(ASKED, options))
+    finally:
+        runtime.close()
+    assert fast == masked
+    assert len(fast) > 200, fast  # long enough that the grammar had to step in
+
+
+def test_a_sampled_json_answer_follows_the_schema_and_its_seed():
+    schema = json.dumps({"type": "array", "minItems": 3, "items": CITY})
+    runtime = LlamaRuntime(bundled_model_path(), n_ctx=2048)
+    try:
+        answers = [
+            "".join(
+                runtime.stream(
+                    ASKED,
+                    GenerationOptions(
+                        temperature=0.9, max_tokens=200, seed=seed, json_schema=schema
+                    ),
+                )
+            )
+            for seed in (1, 1, 2)
+        ]
+    finally:
+        runtime.close()
+    assert answers[0] == answers[1] != answers[2]
+    for answer in answers:
+        cities = json.loads(answer)
+        assert len(cities) >= 3 and all(set(c) == {"city", "population"} for c in cities)
