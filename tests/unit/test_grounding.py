@@ -75,3 +75,14 @@ def test_any_text_gives_figures_from_the_answer_and_spans_inside_the_source():
         assert unsupported_figures(answer, [answer]) == []  # an answer holds its own figures
 
     check()
+
+
+def test_a_scale_word_that_disagrees_with_the_source_s_is_flagged():
+    source = "Revenue reached 5.2 million dollars; the fleet grew to 1,250 vessels."
+    assert unsupported_figures("Revenue was $5.2 billion.", [source]) == ["$5.2"]
+    assert unsupported_figures("Revenue was 5.2 thousand.", [source]) == ["5.2"]
+    agreeing = "Revenue was 5.2 million, i.e. 5,200,000 or 5,200 thousand; 5.2 in all."
+    assert unsupported_figures(agreeing, [source]) == []
+    # A number without a word (a table's, in an unknown unit) still gives every unit.
+    assert unsupported_figures("The fleet was 1.25 million, or 1,250 thousand.", [source]) == []
+    assert unsupported_figures("Costs were 3.1 Billion.", ["costs: 3.1 billion"]) == []
