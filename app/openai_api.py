@@ -9,8 +9,8 @@ system messages are added to Quipu's system prompt. The request's sampling
 tokens (in a stream, on a last chunk when `stream_options.include_usage` asks). `response_format`
 `json_object` or `json_schema` makes the model write JSON (following the schema, if one is given)
 through a llama.cpp grammar; `tools`, `functions` and `logprobs` are refused with a 400, not
-silently ignored. When the page has
-passwords, requests need one of the same `user:password` pairs, as a Bearer token or HTTP Basic.
+silently ignored. When the page has passwords, requests need one of the same `user:password`
+pairs, as a Bearer token or HTTP Basic.
 Every error under /v1 (a malformed body, a wrong password, an unknown route) comes back in
 OpenAI's `{"error": {...}}` shape, so clients show its message (`error_handlers`).
 """

@@ -8,6 +8,7 @@ text. The KV cache keeps the tokens of the previous request: a new prompt that s
 way (a follow-up in the same conversation) only evaluates what is new. `prefill` evaluates a
 prefix ahead of any request (the system prompt, at start-up), and `save`/`load` keep that cache in
 a file (llama.cpp's sequence state), so a later start reads it instead of evaluating it again.
+A JSON schema in the options adds llama.cpp's grammar sampler, checked against each pick.
 """
 
 from __future__ import annotations
