@@ -86,22 +86,29 @@ def x86_cmake_args(flags: set[str]) -> list[str]:
     return args
 
 
-def cuda_architectures() -> str | None:
-    """The compute capability of the installed NVIDIA GPU(s), e.g. "90", so nvcc builds one arch."""
+def nvidia_smi_query(field: str) -> list[str] | None:
+    """One line per NVIDIA GPU of `nvidia-smi --query-gpu=FIELD` (no header, no units), or None
+    where nvidia-smi is missing or fails."""
     smi = shutil.which("nvidia-smi")
     if not smi:
         return None
     try:
-        out = subprocess.run(
-            [smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
+        done = subprocess.run(
+            [smi, f"--query-gpu={field}", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
             timeout=20,
             check=False,
-        ).stdout
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    caps = sorted({line.strip().replace(".", "") for line in out.splitlines() if line.strip()})
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return lines if done.returncode == 0 else None
+
+
+def cuda_architectures() -> str | None:
+    """The compute capability of the installed NVIDIA GPU(s), e.g. "90", so nvcc builds one arch."""
+    caps = sorted({cap.replace(".", "") for cap in nvidia_smi_query("compute_cap") or []})
     return ";".join(caps) or None
 
 

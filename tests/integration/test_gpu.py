@@ -8,12 +8,10 @@ CPU-only load does not: asking for offload is not the same as getting it.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
 from models.base import GenerationOptions
+from models.build_flags import nvidia_smi_query
 from models.bundled import bundled_model_path
 from models.llamacpp import LlamaRuntime
 
@@ -32,18 +30,8 @@ GREEDY = GenerationOptions(temperature=0.0, max_tokens=32, seed=1)
 
 def gpu_memory_used_mib() -> int | None:
     """MiB in use on the first NVIDIA GPU, or None where nvidia-smi cannot say."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return None
-    out = subprocess.run(
-        [smi, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    lines = out.stdout.split()
-    return int(lines[0]) if out.returncode == 0 and lines else None
+    used = nvidia_smi_query("memory.used")
+    return int(used[0]) if used else None
 
 
 def test_the_default_offloads_every_layer_and_answers_like_the_cpu():

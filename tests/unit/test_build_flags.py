@@ -62,3 +62,14 @@ def test_override_replaces_the_plan(monkeypatch):
     monkeypatch.setenv("QUIPU_CMAKE_ARGS", "-DGGML_NATIVE=OFF -DGGML_AVX2=OFF")
     plan = build_flags.plan_build()
     assert plan.cmake_args == ("-DGGML_NATIVE=OFF", "-DGGML_AVX2=OFF")
+
+
+def test_cuda_architectures_come_from_nvidia_smi(tmp_path, monkeypatch):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text('#!/bin/sh\necho "$1" > "${0%/*}/asked"\nprintf "9.0\\n8.6\\n9.0\\n"\n')
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert build_flags.cuda_architectures() == "86;90"  # one of each, for nvcc
+    assert (tmp_path / "asked").read_text().strip() == "--query-gpu=compute_cap"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed'\nexit 9\n")
+    assert build_flags.cuda_architectures() is None
