@@ -9,6 +9,7 @@ from typing import Any
 
 from app.chats import StoredMessage
 from app.shapes import source_texts
+from models.base import ModelInfo
 from rag.grounding import KnownFigures, supporting_spans
 from rag.types import Document, FileResult, IngestProgress
 
@@ -252,3 +253,13 @@ def progress_fraction(event: IngestProgress) -> float:
     elif event.stage == "storing":
         within = 0.95
     return min(1.0, (event.file_index + within) / max(1, event.file_count))
+
+
+def placement(info: ModelInfo) -> str:
+    """Where a llama.cpp model runs, in words: "GPU, all layers", "GPU, 12 layers", "CPU, 4
+    threads" (llama.cpp's -1 means every layer)."""
+    if info.gpu_layers < 0:
+        return "GPU, all layers"
+    if info.gpu_layers:
+        return f"GPU, {info.gpu_layers} layers (the rest on {info.threads} CPU threads)"
+    return f"CPU, {info.threads} threads"

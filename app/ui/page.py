@@ -24,7 +24,7 @@ from app.shapes import (
 from app.streaming import in_background, split_answer
 from app.ui import chat_tab, library_tab, models_tab
 from app.ui.errors import ui_error
-from app.ui.format import conversation_markdown
+from app.ui.format import conversation_markdown, placement
 from app.wiring import Services
 from rag.types import IngestProgress, IngestReport
 
@@ -67,10 +67,8 @@ def model_status(services: Services) -> str:
     m = services.model
     if m.info.backend != "llama.cpp":
         where = f"{m.info.backend} at {m.info.path}"
-    elif m.info.gpu_layers:
-        where = f"{m.info.gpu_layers} layers on GPU"
     else:
-        where = f"CPU, {m.info.threads} threads"
+        where = placement(m.info)
     text = f"**Model:** {m.info.name}  \n{where} · context {m.info.context_length} tokens"
     memory = memory_mb()
     if memory is not None:

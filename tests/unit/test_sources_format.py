@@ -172,3 +172,15 @@ def test_an_answer_that_did_not_end_by_itself_says_why():
         Answer("a", cut=True)
     )
     assert end_note(Answer("a")) == end_note(None) == ""
+
+
+def test_where_the_model_runs_is_said_in_words():
+    from app.ui.format import placement
+    from models.base import ModelInfo
+
+    def info(gpu_layers: int) -> ModelInfo:
+        return ModelInfo("m", "m.gguf", "llama.cpp", 4096, 8192, gpu_layers, 4)
+
+    assert placement(info(-1)) == "GPU, all layers"  # llama.cpp's -1, the default on a GPU
+    assert placement(info(12)) == "GPU, 12 layers (the rest on 4 CPU threads)"
+    assert placement(info(0)) == "CPU, 4 threads"
