@@ -252,6 +252,7 @@ def main() -> None:
 
     import llama_cpp
 
+    from app.ui.format import placement
     from bench.llama_bench import run_llama_bench
     from models.bundled import bundled_model_path
     from models.llamacpp import LlamaRuntime, physical_cores
@@ -297,10 +298,8 @@ def main() -> None:
         if not args.no_llama_bench:
             runs["bench"] = lambda: llama_bench(depth)
             runs["bench0"] = lambda: llama_bench(0)
-        layers = runtime.info.gpu_layers
-        place = {0: "CPU only", -1: "all layers on the GPU"}.get(layers, f"{layers} GPU layers")
         header = (
-            f"model {path.name}, {threads} threads, {place}, {args.rounds} rounds, "
+            f"model {path.name}, {placement(runtime.info)}, {args.rounds} rounds, "
             f"{args.max_tokens} tokens/answer after a {depth}-token prompt"
         )
         engine_rows(runs, args.rounds, header, args.max_tokens, depth)
