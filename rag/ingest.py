@@ -214,7 +214,11 @@ class Ingestor:
                 name = names[path]
                 try:
                     if stop.is_set():
-                        raise _Stopped("not started")
+                        # This file may already be being read ahead, while the last one was
+                        # embedded: then the stop caught it under way, as the user would put it.
+                        ahead = loads.get(index)
+                        reading = ahead is not None and not ahead.done()
+                        raise _Stopped("stopped while reading" if reading else "not started")
                     load(index)
                     result = yield from self._one(
                         loads.pop(index), name, index, len(files), load, stop

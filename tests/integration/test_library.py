@@ -185,6 +185,47 @@ def _long_report(pages: int) -> list[str | bytes | None]:
     ]
 
 
+def test_a_stop_right_after_a_file_is_done_names_the_next_file_read_ahead_as_under_way(
+    library, tmp_path, aurora_pdf
+):
+    """The next file is read while one is embedded; a stop landing between the first file's
+    line and the next file's turn (Ctrl+C just after a line is printed) reports that read as
+    stopped under way, not as never started: the user saw the batch working on it."""
+    import threading
+
+    ingestor, _ = library
+    second = write_pdf(tmp_path / "second.pdf", ["Read ahead, never stored."])
+    third = write_pdf(tmp_path / "third.pdf", ["Not reached."])
+    read_started, release = threading.Event(), threading.Event()
+    load = ingestor._load
+
+    def slow_load(path, name, password):
+        if name == "second.pdf":
+            read_started.set()
+            release.wait(30)  # a long read, still under way when the stop comes
+        return load(path, name, password)
+
+    ingestor._load = slow_load
+    stop = threading.Event()
+
+    def watch(event):
+        if event.result is not None and event.file_name == "aurora-report.pdf":
+            assert read_started.wait(30), "the next file was not read ahead"
+            stop.set()
+
+    try:
+        report = ingestor.ingest([aurora_pdf, second, third], on_progress=watch, cancel=stop)
+    finally:
+        release.set()
+    outcome = {r.file_name: (r.status, r.message) for r in report.results}
+    assert outcome == {
+        "aurora-report.pdf": ("ok", outcome["aurora-report.pdf"][1]),
+        "second.pdf": ("stopped", "not added: stopped while reading"),
+        "third.pdf": ("stopped", "not added: not started"),
+    }
+    assert [d.file_name for d in ingestor.store.documents()] == ["aurora-report.pdf"]
+
+
 def test_a_stopped_batch_keeps_the_files_done_and_leaves_nothing_of_the_rest(
     library, tmp_path, aurora_pdf
 ):
