@@ -12,8 +12,8 @@ empty password first (AES needs pypdf's `crypto` extra); a page that fails to ex
 empty page rather than failing the document. Does not chunk, embed or store.
 
 Importing this module makes pypdf parse content streams with `rag.content_stream` (same results,
-a third less time per page) and build layout mode's matrices with `rag.layout_text` (same
-results, a tenth less).
+a third less time per page) and build layout mode's matrices and text positions with
+`rag.layout_text` (same results, a fifth less).
 """
 
 from __future__ import annotations
