@@ -141,7 +141,6 @@ def export_model(source: Path | str, target: Path, *, quantize: bool = True) -> 
             fp32.rename(work / "model.onnx")
         tokenizer.save_pretrained(str(work))
         meta = {
-            "inputs": names,
             "max_tokens": int(st.max_seq_length or 512),
             "dimension": int(encoder.config.hidden_size),
             "quantized": quantize,
