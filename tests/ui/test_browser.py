@@ -41,8 +41,11 @@ def page(running_app):
         browser.close()
 
 
+BOT_BUBBLES = "#quipu-chatbot .message.bot, #quipu-chatbot [data-testid='bot']"
+
+
 def bot_text(page) -> str:
-    bubbles = page.locator("#quipu-chatbot .message.bot, #quipu-chatbot [data-testid='bot']")
+    bubbles = page.locator(BOT_BUBBLES)
     return bubbles.last.inner_text() if bubbles.count() else ""
 
 
