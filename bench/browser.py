@@ -10,7 +10,7 @@
   machine. On two cores every update the browser draws is CPU time that llama.cpp's threads
   would have used, which is why the default interval grows as CPUs get fewer.
 
-    python launch.py bench browser [--intervals 0.05,0.15,0.3] [--rounds 3] [--max-tokens 300]
+    python launch.py bench browser [--intervals 0.05,0.15,0.25] [--rounds 3] [--max-tokens 300]
 
 Needs Chromium at /usr/bin/chromium (`python launch.py test` installs it).
 """
@@ -112,7 +112,7 @@ def measure(interval: float, rounds: int, max_tokens: int) -> tuple[list[float],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--intervals", default="0.05,0.15,0.3")
+    parser.add_argument("--intervals", default="0.05,0.15,0.25")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=300)
     args = parser.parse_args()

@@ -50,7 +50,7 @@ def test_default_data_dir_is_not_the_source_tree(monkeypatch):
     assert Path(__file__).resolve().parents[2] not in settings.data_dir.resolve().parents
 
 
-@pytest.mark.parametrize(("cpus", "interval"), [(1, 0.2), (2, 0.15), (4, 0.075), (16, 0.05)])
+@pytest.mark.parametrize(("cpus", "interval"), [(1, 0.3), (2, 0.25), (4, 0.125), (16, 0.05)])
 def test_streamed_answers_update_less_often_on_fewer_cpus(monkeypatch, cpus, interval):
     from app.settings import UiSettings
 
