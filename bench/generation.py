@@ -189,12 +189,13 @@ def prompt_cache(path: Path, threads: int, rounds: int) -> None:
     print(f"ratio from file/evaluated               : {r / e:.2f}")
 
 
+# In the order a round measures them (see `engine_rows`): each main ratio's rows side by side.
 ROWS = {
-    "bench": "llama-bench tg{tokens} at depth {depth}",
-    "bench0": "llama-bench tg{tokens} at depth 0",
-    "direct": "llama-cpp-python direct stream",
-    "runtime": "Quipu runtime, in-process",
     "app": "Quipu chat endpoint, client",
+    "bench": "llama-bench tg{tokens} at depth {depth}",
+    "runtime": "Quipu runtime, in-process",
+    "direct": "llama-cpp-python direct stream",
+    "bench0": "llama-bench tg{tokens} at depth 0",
 }
 RATIOS = [
     ("app", "bench", "<- the chat's own prompt before generation, as llama-bench -d"),
@@ -212,15 +213,18 @@ def _runs(values: list[float]) -> str:
 def engine_rows(
     runs: dict[str, Callable[[], float]], rounds: int, header: str, max_tokens: int, depth: int
 ) -> None:
-    """Measure each row once per round, in an order rotated round by round, and print medians.
+    """Measure each row once per round and print medians.
 
     These VMs change speed by a third from one minute to the next, so each ratio is taken within
-    a round and the median of those ratios is reported."""
+    a round and the median of those ratios is reported. A round runs the rows in `ROWS` order,
+    where the two rows of app/bench and of runtime/bench are neighbours, forwards in even rounds
+    and backwards in odd ones: a ratio's two figures are taken seconds apart, and a drift in
+    speed favours each side in turn. (Rotating the order instead put up to three other rows,
+    10-15 s, between app and bench.)"""
     rates: dict[str, list[float]] = {name: [] for name in ROWS}
-    names = list(runs)
+    names = [name for name in ROWS if name in runs]
     for number in range(rounds):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in names if number % 2 == 0 else names[::-1]:
             rates[name].append(runs[name]())
     print(header)
     for name in names:
