@@ -219,8 +219,8 @@ def engine_rows(
     a round and the median of those ratios is reported. A round runs the rows in `ROWS` order,
     where the two rows of app/bench and of runtime/bench are neighbours, forwards in even rounds
     and backwards in odd ones: a ratio's two figures are taken seconds apart, and a drift in
-    speed favours each side in turn. (Rotating the order instead put up to three other rows,
-    10-15 s, between app and bench.)"""
+    speed favours each side in turn. (Rotating the order instead put up to three other rows
+    between app and bench.)"""
     rates: dict[str, list[float]] = {name: [] for name in ROWS}
     names = [name for name in ROWS if name in runs]
     for number in range(rounds):
