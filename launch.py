@@ -32,16 +32,26 @@ def log(message: str) -> None:
     print(f"[quipu] {message}", flush=True)
 
 
-def load_build_flags():  # -> module; loaded by path so no package import runs before set-up
-    spec = importlib.util.spec_from_file_location(
-        "_quipu_build_flags", ROOT / "models" / "build_flags.py"
-    )
+def load_models_module(name: str):  # -> module; by path, so no package import runs before set-up
+    spec = importlib.util.spec_from_file_location(f"_quipu_{name}", ROOT / "models" / f"{name}.py")
     if spec is None or spec.loader is None:
-        raise ImportError("models/build_flags.py is missing")
+        raise ImportError(f"models/{name}.py is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look the module up while building the class
     spec.loader.exec_module(module)
     return module
+
+
+def ensure_top_k(venv: Path) -> None:
+    """Build the decoder's C helper for this source into the venv (once; see models/top_k.py)."""
+    top_k = load_models_module("top_k")
+    if top_k.library_path(venv).exists():
+        return
+    built, why = top_k.build(venv)
+    if built is None:
+        log(f"sampling without the top-k helper (a little slower): {why}")
+    else:
+        log(f"built the top-k helper: {built.name}")
 
 
 def read_project() -> dict:
@@ -139,7 +149,7 @@ def ensure_env(extras: tuple[str, ...] = ()) -> Path:
             f"this is {sys.version.split()[0]}"
         )
     project = read_project()
-    plan = load_build_flags().plan_build()
+    plan = load_models_module("build_flags").plan_build()
     venv = venv_dir()
     python = venv_python(venv)
     wanted = {
@@ -156,6 +166,7 @@ def ensure_env(extras: tuple[str, ...] = ()) -> Path:
         if all(have.get(k) == wanted[k] for k in ("deps", "bundled", "plan", "python")) and all(
             have.get("extras", {}).get(name) == project[name] for name in extras
         ):
+            ensure_top_k(venv)
             return python
         wanted["extras"] = {**have.get("extras", {}), **wanted["extras"]}
     if not python.exists():
@@ -172,6 +183,7 @@ def ensure_env(extras: tuple[str, ...] = ()) -> Path:
     run([str(python), "-m", "pip", "install", "-q", *requirements])
     run([str(python), "-m", "pip", "install", "-q", "--no-deps", *project["bundled"]])
     stamp.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
+    ensure_top_k(venv)
     log("environment ready")
     return python
 

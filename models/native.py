@@ -4,10 +4,13 @@ llama-cpp-python's `create_chat_completion` copies the whole vocabulary's logits
 builds its candidate array in Python for every token; with a small model that costs a quarter of
 the speed. Here the sampler chain (repetition penalty, top-k, top-p, min-p, temperature, seeded
 draw) runs inside llama.cpp on the context's own logits, and Python only turns each token into
-text. The KV cache keeps the tokens of the previous request: a new prompt that starts the same
-way (a follow-up in the same conversation) only evaluates what is new. `prefill` evaluates a
-prefix ahead of any request (the system prompt, at start-up), and `save`/`load` keep that cache in
-a file (llama.cpp's sequence state), so a later start reads it instead of evaluating it again.
+text. With the launcher's small C helper (`models/top_k.py`), only the top candidates are
+handed to the chain, instead of llama.cpp copying the whole vocabulary into its candidate array
+for every token. The KV cache keeps the tokens of the previous request: a new prompt that starts
+the same way (a follow-up in the same conversation) only evaluates what is new. `prefill`
+evaluates a prefix ahead of any request (the system prompt, at start-up), and `save`/`load` keep
+that cache in a file (llama.cpp's sequence state), so a later start reads it instead of
+evaluating it again.
 A JSON schema in the options adds llama.cpp's grammar sampler, checked against each pick.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from models import top_k
 from models.base import CancelToken, GenerationOptions
 from models.errors import GenerationError
 
@@ -75,6 +79,12 @@ class NativeDecoder:
         self._ids: Any = None
         self._array: Any = None
         self._check = (llama_cpp.llama_token_data * 1)()
+        # Free text: the chain gets the top `_PREFILTER_K` candidates from the C helper, when
+        # the launcher could build it (else llama.cpp fills its array with the vocabulary).
+        self._top_k = top_k.load()
+        self._best = (llama_cpp.llama_token_data * _PREFILTER_K)()
+        self._best_array = llama_cpp.llama_token_data_array(self._best, _PREFILTER_K, -1, False)
+        self._best_pointer = ctypes.pointer(self._best_array)
 
     def reset(self) -> None:
         """Forget the cached tokens (after another user of the context touched it)."""
@@ -169,6 +179,20 @@ class NativeDecoder:
         self._array.size, self._array.selected, self._array.sorted = self._n_vocab, -1, False
         return ctypes.byref(self._array)
 
+    def _sample(self, chain: Any) -> int:
+        """The chain's pick (and accept) from the last logits, as `llama_sampler_sample`."""
+        lib = self._lib
+        if self._top_k is None:
+            return int(lib.llama_sampler_sample(chain, self._ctx, -1))
+        best = self._best_array
+        logits = lib.llama_get_logits_ith(self._ctx, -1)
+        best.size = self._top_k(logits, self._n_vocab, len(self._best), self._best)
+        best.selected, best.sorted = -1, False
+        lib.llama_sampler_apply(chain, self._best_pointer)
+        token = int(self._best[best.selected].id)
+        lib.llama_sampler_accept(chain, token)
+        return token
+
     def _sample_within(self, chain: Any, grammar: Any) -> int:
         """The chain's pick if the grammar allows it, else its pick among the tokens the grammar
         allows. Checking one token is cheap; masking the whole vocabulary cost 13 ms a token
@@ -244,7 +268,7 @@ class NativeDecoder:
                 if cancel is not None and cancel.is_set():
                     return "cancelled"
                 if grammar is None:
-                    token = lib.llama_sampler_sample(chain, self._ctx, -1)
+                    token = self._sample(chain)
                 else:
                     token = self._sample_within(chain, grammar)
                 if lib.llama_vocab_is_eog(self._vocab, token):

@@ -1,9 +1,10 @@
 """The native decoder's sampler cut (top candidates before the repetition penalty) changes no
-token: the same prompt gives the same answer as sampling over the whole vocabulary."""
+token: the same prompt gives the same answer as sampling over the whole vocabulary, and the same
+with the launcher's C helper picking those candidates as with llama.cpp's own candidate array."""
 
 import pytest
 
-from models import native
+from models import native, top_k
 from models.base import GenerationOptions
 
 pytestmark = pytest.mark.integration
@@ -44,6 +45,25 @@ def test_cutting_candidates_before_the_penalty_changes_no_token(llm, options, mo
     assert cut == whole
     monkeypatch.setattr(native, "_PREFILTER_K", 1)  # a cut too small: the test can tell
     assert answer(llm, options) != whole
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        GenerationOptions(temperature=0.0, repeat_penalty=1.3, max_tokens=80),
+        GenerationOptions(temperature=0.7, repeat_penalty=1.1, max_tokens=80, seed=11),
+        GenerationOptions(temperature=1.5, top_p=1.0, repeat_penalty=1.0, max_tokens=80, seed=3),
+    ],
+    ids=["greedy", "sampled", "hot"],
+)
+def test_the_top_k_helper_gives_the_tokens_llama_cpp_itself_gives(llm, options, monkeypatch):
+    assert top_k.load() is not None, "the launcher builds the helper into this environment"
+    helped = answer(llm, options)
+    monkeypatch.setattr(native.top_k, "load", lambda: None)  # llama_sampler_sample's own array
+    assert native.NativeDecoder(llm)._top_k is None
+    own = answer(llm, options)
+    assert len(own) > 100
+    assert helped == own
 
 
 def test_an_answer_cut_by_the_token_limit_does_not_evaluate_its_last_token(llm):
