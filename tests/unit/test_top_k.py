@@ -1,19 +1,15 @@
 """The decoder's C helper (`models/top_k.c`), built with this machine's compiler as the launcher
 builds it, against numpy's selection of the same logits."""
 
-import ctypes
 import os
 
 import numpy as np
 import pytest
+from llama_cpp import llama_token_data as TokenData  # the layout the decoder hands the C helper
 
 from models import top_k
 
 pytestmark = pytest.mark.unit
-
-
-class TokenData(ctypes.Structure):  # llama.cpp's llama_token_data
-    _fields_ = [("id", ctypes.c_int32), ("logit", ctypes.c_float), ("p", ctypes.c_float)]
 
 
 @pytest.fixture(scope="module")
