@@ -43,7 +43,8 @@ def load_models_module(name: str):  # -> module; by path, so no package import r
 
 
 def ensure_top_k(venv: Path) -> None:
-    """Build the decoder's C helper for this source into the venv (once; see models/top_k.py)."""
+    """Build the decoder's C helper into the venv unless this source's build is there (once per
+    source; see models/top_k.py)."""
     top_k = load_models_module("top_k")
     if top_k.library_path(venv).exists():
         return

@@ -36,10 +36,8 @@ def library_path(prefix: Path) -> Path:
 
 
 def build(prefix: Path) -> tuple[Path | None, str]:
-    """Compile the library under `prefix` unless it is there: (its path, "") or (None, why not)."""
+    """Compile the library to `library_path(prefix)`: (its path, "") or (None, why not)."""
     target = library_path(prefix)
-    if target.exists():
-        return target, ""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         return None, "no C compiler found (cc, gcc, or CC)"
