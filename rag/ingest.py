@@ -2,7 +2,8 @@
 
 `Ingestor.run(paths)` is a generator of `IngestProgress` events that returns an `IngestReport`.
 A file's id is the sha256 of its bytes: identical bytes are skipped; a changed file under a name
-already in the library replaces the old version (after the new one is fully stored). Each file is
+already in the library replaces the old version (after the new one is fully stored), and the
+chunks the two versions share keep their vectors instead of being embedded again. Each file is
 processed on its own: a broken PDF is reported as failed and the batch goes on. With `originals`,
 each indexed file's bytes are kept too (`rag.originals`), so its cited pages can be opened.
 
@@ -307,6 +308,18 @@ class Ingestor:
             existing.chunks,
         )
 
+    def _earlier_vectors(self, name: str) -> dict[str, np.ndarray]:
+        """The vectors of the document this file replaces (a changed file under the same name),
+        by embedded text: chunks the new version shares with it keep theirs instead of being
+        embedded again (the same text gets the same vector). Empty when there is none, or when
+        they cannot be read (then everything is embedded, as for a new file)."""
+        try:
+            earlier = self.store.documents_named(name)
+            return self.store.vectors_by_text([d.file_id for d in earlier]) if earlier else {}
+        except RagError as exc:
+            log.warning("embedding %s in full: %s", name, exc)
+            return {}
+
     def _one(
         self,
         loading: Future[_Loaded],
@@ -344,9 +357,13 @@ class Ingestor:
             count_many=getattr(self.embedder, "count_tokens_many", None),  # see `Embedder`
         )
         embed = getattr(self.embedder, "embed_array", self.embedder.embed)
+        known = self._earlier_vectors(name)
 
         def vectors_of(batch: Sequence[Chunk]) -> np.ndarray:
-            return np.asarray(embed([c.indexed_text for c in batch]), dtype=np.float32)
+            texts = [c.indexed_text for c in batch]
+            new = [text for text in texts if text not in known]
+            fresh = iter(np.asarray(embed(new), dtype=np.float32) if new else ())
+            return np.array([known[t] if t in known else next(fresh) for t in texts], np.float32)
 
         # Cutting is one thread of Python: the first batch is embedded meanwhile, on the cores
         # it would leave idle.
@@ -379,7 +396,11 @@ class Ingestor:
             self.originals.keep(file_id, path)
         for old in replaced:  # a changed file under the same name: the new version wins
             self.remove(old.file_id)
-        note = f" (replaced the earlier version of {name})" if replaced else ""
+        note = ""
+        if replaced:
+            kept = sum(c.indexed_text in known for c in chunks)
+            unchanged = f"; {kept} chunks unchanged, not embedded again" if kept else ""
+            note = f" (replaced the earlier version of {name}{unchanged})"
         return FileResult(
             name, "ok", f"{len(pages)} pages, {len(chunks)} chunks{note}", len(pages), len(chunks)
         )

@@ -3,9 +3,10 @@
 import re
 import time
 
+import numpy as np
 import pytest
 
-from rag.errors import DocumentNotFound, EmbedderMismatch
+from rag.errors import DocumentNotFound, EmbedderMismatch, StoreError
 from rag.ingest import Ingestor
 from rag.originals import Originals
 from rag.retrieve import Retriever
@@ -68,6 +69,88 @@ def test_changed_file_with_the_same_name_replaces_the_old_version(library, tmp_p
     assert len(docs) == 1
     hits = retriever.search("When is the meeting?", k=5)
     assert all("Friday" in h.chunk.text for h in hits)
+
+
+class _Counting:
+    """The real embedder, noting each text it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.texts = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def embed_array(self, texts):
+        self.texts.extend(texts)
+        return self.inner.embed_array(texts)
+
+
+_SEASONS = [
+    "Spring: the orchard crew pruned the apple trees and mended the irrigation pipes.",
+    "Summer: the beekeepers moved forty hives to the clover fields north of the river.",
+    "Autumn: the harvest filled the cider press for nine days and the barn for the winter.",
+    "Winter: the team repaired the tractors and planned new plantings of pear trees.",
+]
+
+
+def test_a_new_version_embeds_only_what_changed_and_gets_the_vectors_a_fresh_add_would(
+    tmp_path, real_embedder
+):
+    counting = _Counting(real_embedder)
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    ingestor = Ingestor(counting, store, chunk_tokens=120, chunk_overlap=20)
+    path = write_pdf(tmp_path / "farm.pdf", _SEASONS)
+    ingestor.ingest([path])
+    first = store.chunk_count()
+    edited = [
+        *_SEASONS[:2],
+        "Autumn: hail destroyed half of the apples in one afternoon.",
+        _SEASONS[3],
+    ]
+    write_pdf(path, edited)
+    counting.texts.clear()
+
+    (result,) = ingestor.ingest([path]).results
+
+    assert result.status == "ok", result.message
+    assert f"{first - 1} chunks unchanged, not embedded again" in result.message
+    assert len(counting.texts) == 1 and "hail destroyed" in counting.texts[0]
+    (document,) = store.documents()
+    fresh_store = ChunkStore(tmp_path / "fresh", embedder_id=real_embedder.model_id)
+    Ingestor(real_embedder, fresh_store, chunk_tokens=120, chunk_overlap=20).ingest([path])
+    (fresh_document,) = fresh_store.documents()
+    kept = store.document_chunks(document.file_id)
+    fresh = fresh_store.document_chunks(fresh_document.file_id)
+    assert [c.indexed_text for c, _ in kept] == [c.indexed_text for c, _ in fresh]
+    assert np.allclose([v for _, v in kept], [v for _, v in fresh], atol=1e-6)
+    hits = Retriever(real_embedder, store).search("What happened to the apples?", k=1)
+    assert "hail" in hits[0].chunk.text
+
+
+def test_a_new_version_is_embedded_in_full_when_the_old_vectors_cannot_be_read(
+    tmp_path, real_embedder, monkeypatch
+):
+    counting = _Counting(real_embedder)
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    ingestor = Ingestor(counting, store, chunk_tokens=120, chunk_overlap=20)
+    path = write_pdf(tmp_path / "farm.pdf", _SEASONS)
+    ingestor.ingest([path])
+    write_pdf(path, [*_SEASONS[:3], "Winter: snow closed the roads for a week."])
+    counting.texts.clear()
+
+    def broken(file_ids):
+        raise StoreError("the disk is unreadable")
+
+    monkeypatch.setattr(store, "vectors_by_text", broken)
+    (result,) = ingestor.ingest([path]).results
+
+    assert result.status == "ok" and "replaced" in result.message
+    assert "unchanged" not in result.message
+    assert len(counting.texts) == store.chunk_count() == 4
+    assert "snow closed" in " ".join(
+        c.text for c in store.chunk_texts(store.documents()[0].file_id)
+    )
 
 
 def test_bad_files_are_reported_and_the_batch_goes_on(library, tmp_path, aurora_pdf):
