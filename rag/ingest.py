@@ -308,13 +308,12 @@ class Ingestor:
             existing.chunks,
         )
 
-    def _earlier_vectors(self, name: str) -> dict[str, np.ndarray]:
-        """The vectors of the document this file replaces (a changed file under the same name),
-        by embedded text: chunks the new version shares with it keep theirs instead of being
-        embedded again (the same text gets the same vector). Empty when there is none, or when
-        they cannot be read (then everything is embedded, as for a new file)."""
+    def _vectors_of(self, earlier: list[Document], name: str) -> dict[str, np.ndarray]:
+        """The vectors of the documents this file replaces, by embedded text: the chunks the new
+        version shares with them keep theirs instead of being embedded again (the same text gets
+        the same vector). Empty when they cannot be read: then everything is embedded, as for a
+        new file."""
         try:
-            earlier = self.store.documents_named(name)
             return self.store.vectors_by_text([d.file_id for d in earlier]) if earlier else {}
         except RagError as exc:
             log.warning("embedding %s in full: %s", name, exc)
@@ -357,7 +356,8 @@ class Ingestor:
             count_many=getattr(self.embedder, "count_tokens_many", None),  # see `Embedder`
         )
         embed = getattr(self.embedder, "embed_array", self.embedder.embed)
-        known = self._earlier_vectors(name)
+        replaced = self.store.documents_named(name)  # a changed file under the same name
+        known = self._vectors_of(replaced, name)
 
         def vectors_of(batch: Sequence[Chunk]) -> np.ndarray:
             texts = [c.indexed_text for c in batch]
@@ -390,7 +390,6 @@ class Ingestor:
             added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             size_bytes=size,
         )
-        replaced = self.store.documents_named(name)
         self.store.add_document(document, chunks, vectors)
         if self.originals is not None:
             self.originals.keep(file_id, path)
