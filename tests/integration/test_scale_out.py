@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT, free_port, run_cli, start_app, stop_process
@@ -182,6 +183,35 @@ def test_library_moves_from_embedded_into_a_chroma_server(chroma_server, aurora_
         assert json.loads(found.stdout.splitlines()[0])[0]["page"] == 3
     finally:
         os.environ.pop("QUIPU_STORE__COLLECTION", None)
+
+
+@pytest.mark.parametrize("where", ["embedded", "server"])
+def test_a_new_versions_vectors_are_read_a_page_at_a_time_from_either_store(
+    where, request, real_embedder, aurora_pdf, tmp_path
+):
+    from rag.ingest import Ingestor
+    from rag.store import ChunkStore
+
+    place = (
+        {"url": request.getfixturevalue("chroma_server")}
+        if where == "server"
+        else {"path": tmp_path / "chroma"}
+    )
+    name = f"v{int(time.time() * 1000)}"  # a fresh library on the shared server
+    store = ChunkStore(**place, name=name, embedder_id=real_embedder.model_id)
+    try:
+        Ingestor(real_embedder, store).ingest([aurora_pdf])
+        (document,) = store.documents()
+        pairs = store.document_chunks(document.file_id)
+        assert len(pairs) > 2
+
+        by_text = store.vectors_by_text([document.file_id, "no-such-document"], page_size=1)
+
+        assert sorted(by_text) == sorted(chunk.indexed_text for chunk, _ in pairs)
+        for chunk, vector in pairs:
+            assert np.array_equal(by_text[chunk.indexed_text], np.asarray(vector, np.float32))
+    finally:
+        store.close()
 
 
 @contextmanager
