@@ -314,7 +314,7 @@ class Ingestor:
         the same vector). Empty when they cannot be read: then everything is embedded, as for a
         new file."""
         try:
-            return self.store.vectors_by_text([d.file_id for d in earlier]) if earlier else {}
+            return self.store.vectors_by_text([d.file_id for d in earlier])
         except RagError as exc:
             log.warning("embedding %s in full: %s", name, exc)
             return {}

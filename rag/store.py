@@ -574,8 +574,10 @@ class ChunkStore:
         chunks it shares with the old one. Read `page_size` chunks at a time: Chroma's records
         for all 2,514 chunks of a 549-page 10-K at once took 52 MB more memory."""
         vectors: dict[str, np.ndarray] = {}
+        if not file_ids:
+            return vectors
         offset = 0
-        while file_ids:
+        while True:
             try:
                 got = self._chunks.get(
                     where={"file_id": {"$in": list(file_ids)}},
