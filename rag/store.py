@@ -573,29 +573,16 @@ class ChunkStore:
         (`Chunk.indexed_text`), so that a new version of a document can keep those of the
         chunks it shares with the old one. Read `page_size` chunks at a time: Chroma's records
         for all 2,514 chunks of a 549-page 10-K at once took 52 MB more memory."""
-        vectors: dict[str, np.ndarray] = {}
         if not file_ids:
-            return vectors
-        offset = 0
-        while True:
-            try:
-                got = self._chunks.get(
-                    where={"file_id": {"$in": list(file_ids)}},
-                    include=["documents", "metadatas", "embeddings"],
-                    limit=page_size,
-                    offset=offset,
-                )
-            except Exception as exc:
-                raise StoreError(f"could not read the earlier version's vectors: {exc}") from exc
-            for chunk_id, text, meta, vector in zip(
-                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
-            ):
-                chunk = _to_chunk(chunk_id, text, meta)
-                vectors[chunk.indexed_text] = np.asarray(vector, dtype=np.float32)
-            if len(got["ids"]) < page_size:
-                break
-            offset += page_size
-        return vectors
+            return {}
+        where = {"file_id": {"$in": list(file_ids)}}
+        try:
+            return {
+                chunk.indexed_text: np.asarray(vector, dtype=np.float32)
+                for chunk, vector in self._read_chunks(page_size, where=where, vectors=True)
+            }
+        except Exception as exc:
+            raise StoreError(f"could not read the earlier version's vectors: {exc}") from exc
 
     def signature(self) -> str:
         """Changes whenever a document is added or removed (by any process)."""
@@ -608,30 +595,33 @@ class ChunkStore:
 
     def lexical_entries(self, page_size: int = 5000) -> list[LexicalEntry]:
         """Every chunk's searchable text (of complete documents), for the keyword index."""
-        entries: list[LexicalEntry] = []
         complete = {d.file_id for d in self._complete()}
         try:
-            offset = 0
-            while True:
-                got = self._chunks.get(
-                    include=["documents", "metadatas"], limit=page_size, offset=offset
-                )
-                for chunk_id, text, meta in zip(
-                    got["ids"], got["documents"], got["metadatas"], strict=True
-                ):
-                    if meta["file_id"] in complete:  # not the chunks of a half-written document
-                        chunk = _to_chunk(chunk_id, text, meta)
-                        entries.append(
-                            LexicalEntry(
-                                chunk_id, chunk.file_id, chunk.indexed_text, chunk.page_start
-                            )
-                        )
-                if len(got["ids"]) < page_size:
-                    break
-                offset += page_size
+            return [
+                LexicalEntry(chunk.id, chunk.file_id, chunk.indexed_text, chunk.page_start)
+                for chunk, _ in self._read_chunks(page_size)
+                if chunk.file_id in complete  # not the chunks of a half-written document
+            ]
         except Exception as exc:
             raise StoreError(f"could not read the library: {exc}") from exc
-        return entries
+
+    def _read_chunks(
+        self, page_size: int, *, where: dict[str, Any] | None = None, vectors: bool = False
+    ) -> Iterator[tuple[Chunk, Any]]:
+        """Chunk records read `page_size` at a time: (chunk, its vector, or None without
+        `vectors`). Chroma's errors pass through; the caller says what it was reading."""
+        include: Any = ["documents", "metadatas", *(["embeddings"] if vectors else [])]
+        offset = 0
+        while True:
+            got = self._chunks.get(where=where, include=include, limit=page_size, offset=offset)
+            found = got["embeddings"] if vectors else [None] * len(got["ids"])
+            for chunk_id, text, meta, vector in zip(
+                got["ids"], got["documents"], got["metadatas"], found, strict=True
+            ):
+                yield _to_chunk(chunk_id, text, meta), vector
+            if len(got["ids"]) < page_size:
+                return
+            offset += page_size
 
 
 def _to_chunk(chunk_id: str, document: str | None, meta: dict[str, Any]) -> Chunk:
