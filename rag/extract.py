@@ -5,12 +5,14 @@ that file: after `timeout_s` the workers are killed (and replaced) and the file 
 failed, while the app and the rest of the batch go on.
 
 pypdf is pure Python and slow (~20-50 pages/s), so a long document is read by a worker per core:
-a first task counts the pages, then each worker reads every n-th page. Pages side by side cost
+each worker reads every n-th page, and reports the page count. Pages side by side cost
 about the same, and runs of pages do not (in the dev set's largest 10-K, pages 9-144 took four
 times as long as any later 136), so the workers finish together, and each opens the file once.
 That 10-K (549 pages, workers started) took 2.8 s in runs of pages (48 first, while the other
-worker waited, then four runs of 136), 2.47 s this way. Cleaning (running headers need every
-page) happens once all pages are back.
+worker waited, then four runs of 136), 2.47 s this way. Starting the workers at once, rather
+than after a task that only counted the pages, saves an opening of the file: 16% of the reading
+time of the dev set's three shortest PDFs (15-31 pages), 1% of the 10-K's. Cleaning (running
+headers need every page) happens once all pages are back.
 """
 
 from __future__ import annotations
@@ -105,22 +107,28 @@ class IsolatedPdfReader:
     def _read_pages(
         self, path: Path, file_name: str, password: str | None, deadline: float
     ) -> list[str]:
-        """Raw page texts: the page count, then every n-th page on each worker."""
+        """Raw page texts: every n-th page on each worker, which also reports the page count.
+
+        The workers start at once, without a first task to count the pages (which opened the
+        file while the other core waited). A file shorter than the workers leaves the extra
+        ones with nothing to read.
+        """
         pool = self._executor()
         options = {"file_name": file_name, "password": password, "max_pages": self.max_pages}
 
         def wait(future: Future[tuple[int, list[str]]]) -> tuple[int, list[str]]:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
 
-        count, _ = wait(pool.submit(self._reader, path, first=0, stop=0, **options))
-        workers = min(self.workers, count)
+        workers = self.workers
         futures = [
             pool.submit(self._reader, path, first=w, step=workers, **options)
             for w in range(workers)
         ]
-        shares = [wait(future)[1] for future in futures]
+        counts, shares = zip(*(wait(future) for future in futures), strict=True)
+        count = counts[0]
         expected = [len(range(w, count, workers)) for w in range(workers)]
-        if [len(share) for share in shares] != expected:  # its page count is not the one read
+        if set(counts) != {count} or [len(share) for share in shares] != expected:
+            # The workers did not read the same file: it was replaced while it was being read.
             raise PdfUnreadable(file_name, "the file changed while it was being read")
         return [shares[index % workers][index // workers] for index in range(count)]
 
