@@ -95,6 +95,7 @@ class SentenceTransformerEmbedder:
         self._device = device
         self._model: Any = None
         self._lock = threading.Lock()
+        self._calls = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -141,13 +142,15 @@ class SentenceTransformerEmbedder:
         """Normalised embeddings, one per text."""
         if not texts:
             return []
-        vectors = self._st.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self._st
+        with self._calls:  # one call at a time: torch already spreads one over every core
+            vectors = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return [[float(x) for x in row] for row in vectors]
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """Ingest -> Chroma on disk -> retrieval, with the real embedder and generated PDFs."""
 
 import re
+import threading
 import time
 
 import numpy as np
@@ -360,6 +361,55 @@ def test_a_stopped_batch_keeps_the_files_done_and_leaves_nothing_of_the_rest(
     # Nothing is left half done: the same files go in whole afterwards.
     report = ingestor.ingest([long, later])
     assert [r.status for r in report.results] == ["ok", "ok"]
+
+
+class _Overlapping:
+    """The real embedder; its first call waits (up to 10 s) until a second call has begun."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls = 0
+        self.most_at_once = 0
+        self._at_once = 0
+        self._lock = threading.Lock()
+        self._second = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def embed_array(self, texts):
+        with self._lock:
+            self.calls += 1
+            first = self.calls == 1
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+            if self.calls == 2:
+                self._second.set()
+        try:
+            if first:
+                self._second.wait(10)
+            return self.inner.embed_array(texts)
+        finally:
+            with self._lock:
+                self._at_once -= 1
+
+
+def test_the_next_batch_is_embedded_while_one_is_under_way_and_each_chunk_keeps_its_vector(
+    tmp_path, real_embedder
+):
+    overlapping = _Overlapping(real_embedder)
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    ingestor = Ingestor(overlapping, store, chunk_tokens=120, chunk_overlap=20, embed_batch=8)
+    path = write_pdf(tmp_path / "long.pdf", _long_report(40))
+
+    (result,) = ingestor.ingest([path]).results
+
+    assert result.status == "ok", result.message
+    assert overlapping.most_at_once == 2 and overlapping.calls == -(-result.chunks // 8)
+    stored = store.document_chunks(store.documents()[0].file_id)
+    assert len(stored) == result.chunks
+    expected = real_embedder.embed_array([chunk.indexed_text for chunk, _ in stored])
+    np.testing.assert_allclose(np.array([v for _, v in stored]), expected, atol=1e-6)
 
 
 def test_a_library_built_with_another_embedder_is_refused(tmp_path, real_embedder, aurora_pdf):
