@@ -19,9 +19,11 @@ November 2026), in chunks/s:
   (only the other MatMuls int8) 155; float32 throughout 79;
 - tanh GELU, denormals flushed to zero and the texts tokenized in one call: 4-5% faster;
 - no attention mask: 8.28 -> 7.83 ms a run of 124 tokens on one thread, bit-identical vectors.
-Tried and not faster here (380 chunks; figures in the README's Benchmarks): OpenVINO (float32,
-bfloat16), ONNX Runtime's block-wise `MatMulNBits` (8 and 4 bits), and the attention unfused or
-fused as `MultiHeadAttention` around the same int8 MatMuls.
+Tried and not faster here (figures in the README's Benchmarks): OpenVINO (float32, bfloat16),
+ONNX Runtime's block-wise `MatMulNBits` (8 and 4 bits), the attention unfused or fused as
+`MultiHeadAttention` around the same int8 MatMuls, CTranslate2's int8 encoder (one text per call
+or in batches), llama.cpp's BERT support (Q8_0 and float32 GGUF), and two processes instead of
+two threads.
 The int8 vectors agree with float32's at 0.993 mean cosine with either GELU
 (tests/contracts/test_embedder.py checks > 0.95 against torch; `bench/retrieval.py` judges
 retrieval quality).
