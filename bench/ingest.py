@@ -9,9 +9,10 @@ line chunks of 128 tokens with context, ONNX Runtime int8 embeddings, Chroma on 
 a page of another PDF, the same file name), which replaces the first; the chunks it shares with
 it keep their vectors. Naive: pypdf page by page, 1000-character chunks, sentence-transformers
 with its defaults (torch), one `collection.add`. Prints pages/s, chunks/s, wall time and peak RSS
-for each (Quipu's pypdf worker processes are not counted in its RSS). With several rounds the two
-alternate, and the ratio is the median of the rounds' own ratios (this machine's speed drifts by
-10% or more from one minute to the next).
+for each (Quipu's pypdf worker processes are not counted in its RSS), and where Quipu's time goes
+(reading, chunking while the first batch is embedded, embedding, storing). With several rounds
+the two alternate, and the ratio is the median of the rounds' own ratios (this machine's speed
+drifts by 10% or more from one minute to the next).
 """
 
 from __future__ import annotations
@@ -55,18 +56,29 @@ def quipu(pdf: Path, data_dir: Path) -> dict:
     return figures
 
 
+PHASES = ("reading", "chunking", "embedding", "storing")
+
+
 def timed_add(ingestor, path: Path, prefix: str = "") -> dict:
-    """Add one PDF: its pages, chunks, seconds, and the process's peak RSS by then."""
+    """Add one PDF: its pages, chunks, seconds, the seconds of each phase (from the ingestor's
+    progress events), and the process's peak RSS by then."""
+    starts: dict[str, float] = {}
+
+    def note(event) -> None:
+        starts.setdefault(event.stage, time.perf_counter())
+
     started = time.perf_counter()
-    (result,) = ingestor.ingest([path]).results
+    (result,) = ingestor.ingest([path], on_progress=note).results
     took = time.perf_counter() - started
     if result.status != "ok":
         raise SystemExit(f"Quipu did not ingest {path}: {result.status}: {result.message}")
+    ends = [*(starts[stage] for stage in PHASES[1:]), starts["done"]]
     figures = {
         "pages": result.pages,
         "chunks": result.chunks,
         "seconds": took,
         "peak_rss_mb": peak_rss_mb(),
+        "phases": [end - starts[stage] for stage, end in zip(PHASES, ends, strict=True)],
     }
     return {prefix + key: value for key, value in figures.items()}
 
@@ -160,6 +172,12 @@ def main() -> None:
                 f"{r['peak_rss_mb']:>13.0f}",
                 flush=True,
             )
+        for name in ("quipu", "quipu v2"):
+            phases = ", ".join(
+                f"{stage} {seconds:.1f} s"
+                for stage, seconds in zip(PHASES, rows[name]["phases"], strict=True)
+            )
+            print(f"  {name}: {phases}", flush=True)
         ratios.append(rows["naive"]["seconds"] / rows["quipu"]["seconds"])  # same pages
         updates.append(rows["quipu v2"]["seconds"] / rows["quipu"]["seconds"])
     shown = ", ".join(f"{r:.2f}" for r in ratios)
