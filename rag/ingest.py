@@ -389,7 +389,7 @@ class Ingestor:
                 parts.append(queued.popleft().result())
                 yield progress("embedding", start + len(parts[-1]), len(chunks))
         finally:
-            for call in queued:  # stopped or failed: the batch queued ahead is not embedded
+            for call in queued:  # stopped or failed: drop the batch queued ahead (if not begun)
                 call.cancel()
         vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         if stop.is_set():
