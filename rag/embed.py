@@ -21,7 +21,11 @@ class Embedder(Protocol):
 
     An embedder may also offer two faster forms, which ingestion uses when present (the ONNX
     embedder has both): `embed_array(texts) -> np.ndarray` (the vectors as one float32 array,
-    no list per vector) and `count_tokens_many(texts) -> list[int]` (one tokenizer call)."""
+    no list per vector) and `count_tokens_many(texts) -> list[int]` (one tokenizer call).
+
+    Ingestion makes the next call to `embed` or `embed_array` while one is under way (from two
+    threads), so that the embedder can go from one to the next without pausing; an embedder that
+    cannot run two at once makes the second wait."""
 
     @property
     def model_id(self) -> str:
