@@ -180,7 +180,7 @@ class Ingestor:
         self.chunk_overlap = chunk_overlap
         self.embed_batch = embed_batch
         self.originals = originals
-        # Two calls of the embedder at a time: the batch waited for and the next one (`_one`).
+        # The batch waited for and the one queued behind it (`_one`).
         self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed-ahead")
 
     def run(
@@ -370,9 +370,8 @@ class Ingestor:
             return np.array([known[t] if t in known else next(fresh) for t in texts], np.float32)
 
         # Cutting is one thread of Python: the first batch is embedded meanwhile, on the cores
-        # it would leave idle. Then the next batch is always queued behind the one waited for,
-        # so no core waits while one call of the embedder ends and the next begins (its
-        # workers take the texts of both calls in order; see `Ingestor.__init__`).
+        # it would leave idle. Then the next batch is queued while one is waited for (why:
+        # `embed_batch` in `Ingestor.__init__`).
         first = list(itertools.islice(cutting, self.embed_batch))
         queued = collections.deque([self._ahead.submit(vectors_of, first)])
         chunks = first + list(cutting)  # a new list: `first` is being read by the other thread
