@@ -17,6 +17,7 @@ OFFLINE_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
     "ANONYMIZED_TELEMETRY": "False",  # chromadb; the store also passes anonymized_telemetry=False
     "DO_NOT_TRACK": "1",
+    "NNCF_CI": "1",  # NNCF (the OpenVINO embedder's one-time quantizer) sends no usage events
     "TOKENIZERS_PARALLELISM": "false",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",

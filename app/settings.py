@@ -64,10 +64,10 @@ class RagSettings(BaseModel):
     embedder: str | None = Field(
         None, description="A sentence-transformers model folder; empty = bundled all-MiniLM-L6-v2."
     )
-    embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
-        "onnx-int8",
-        description="How the embedder runs: ONNX Runtime with int8 weights (fastest), "
-        "ONNX float32, or torch.",
+    embed_backend: Literal["openvino-int8", "onnx-int8", "onnx", "torch"] = Field(
+        "openvino-int8",
+        description="How the embedder runs: OpenVINO int8 (fastest), ONNX Runtime with int8 "
+        "weights, ONNX Runtime float32, or torch.",
     )
     chunk_tokens: int = Field(128, ge=32, le=512, description="Embedder tokens per chunk.")
     chunk_overlap: int = Field(24, ge=0, description="Tokens repeated between neighbouring chunks.")

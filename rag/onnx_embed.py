@@ -45,7 +45,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,9 @@ class UnsupportedModel(ValueError):
     """The model cannot be run by this backend (the caller falls back to torch)."""
 
 
-def _fingerprint(source: Path | str, quantize: bool) -> str:
-    """Changes when the weights, the export code or the quantisation choice change."""
-    parts = [EXPORT_VERSION, "int8" if quantize else "fp32", str(source)]
+def _fingerprint(source: Path | str, flavour: str) -> str:
+    """Changes when the weights, the export code or the runtime and quantisation change."""
+    parts = [EXPORT_VERSION, flavour, str(source)]
     folder = Path(source)
     if folder.is_dir():
         for weight in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
@@ -75,11 +75,19 @@ def _fingerprint(source: Path | str, quantize: bool) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def export_model(source: Path | str, target: Path, *, quantize: bool = True) -> None:
+def export_model(
+    source: Path | str,
+    target: Path,
+    *,
+    quantize: bool = True,
+    finish: Callable[[Path, Path, Any], None] | None = None,
+) -> None:
     """Export a sentence-transformers model's encoder to ONNX (+ int8) into `target`.
 
     Written to a temporary sibling folder and renamed into place, so a crash or a concurrent
-    export never leaves a half-written model.
+    export never leaves a half-written model. `finish(fp32_onnx, folder, tokenizer)`, when
+    given, turns the plain float32 export (with its attention mask) into what another runtime
+    loads, in place of ONNX Runtime's fusion and quantization.
 
     Raises:
         UnsupportedModel: the pooling is not mean pooling.
@@ -129,8 +137,11 @@ def export_model(source: Path | str, target: Path, *, quantize: bool = True) -> 
                 opset_version=17,
                 dynamo=False,
             )
-        _fuse(fp32, encoder.config)
-        if quantize:
+        if finish is not None:
+            finish(fp32, work, tokenizer)
+            fp32.unlink()
+        elif quantize:
+            _fuse(fp32, encoder.config)
             import onnx
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -143,6 +154,7 @@ def export_model(source: Path | str, target: Path, *, quantize: bool = True) -> 
             )
             fp32.unlink()
         else:
+            _fuse(fp32, encoder.config)
             fp32.rename(work / "model.onnx")
         tokenizer.save_pretrained(str(work))
         meta = {
@@ -252,7 +264,15 @@ class OnnxEmbedder:
         """Where this model's export lives."""
         source = self._source if self._source is not None else bundled_embedder_path()
         slug = "".join(c if c.isalnum() else "-" for c in self._model_id)[-48:]
-        return self._cache_dir / f"{slug}-{_fingerprint(source, self._quantize)}"
+        return self._cache_dir / f"{slug}-{_fingerprint(source, self._flavour)}"
+
+    @property
+    def _flavour(self) -> str:
+        """The runtime and precision, part of the export's folder name."""
+        return "int8" if self._quantize else "fp32"
+
+    def _export(self, source: Path | str, folder: Path) -> None:
+        export_model(source, folder, quantize=self._quantize)
 
     def warm_up(self) -> None:
         """Export (first time only) and load the model (idempotent, thread-safe).
@@ -263,25 +283,16 @@ class OnnxEmbedder:
         with self._lock:
             if self._session is not None:
                 return
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             folder = self.folder
             if not (folder / _META).exists():
                 source = self._source if self._source is not None else bundled_embedder_path()
                 log.info("exporting %s to ONNX in %s (once)", self._model_id, folder)
-                export_model(source, folder, quantize=self._quantize)
+                self._export(source, folder)
             meta = json.loads((folder / _META).read_text())
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1  # parallel across texts instead (see the top)
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.set_denormal_as_zero", "1")
-            session = ort.InferenceSession(
-                str(folder / "model.onnx"),
-                options,
-                providers=["CPUExecutionProvider"],
-                disabled_optimizers=_SLOWER_FUSIONS,
-            )
+            self._workers = self._threads or _physical_cores()
+            session = self._open(folder)
             counting = Tokenizer.from_file(str(folder / "tokenizer.json"))
             counting.no_truncation()
             counting.no_padding()
@@ -289,13 +300,28 @@ class OnnxEmbedder:
             model_input.enable_truncation(int(meta["max_tokens"]))
             model_input.no_padding()
             self._meta = meta
-            self._inputs = frozenset(i.name for i in session.get_inputs())
             self._count_tokenizer = counting
             self._tokenizer = model_input
-            self._workers = self._threads or _physical_cores()
-            if self._workers > 1:
-                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="embed")
             self._session = session
+
+    def _open(self, folder: Path) -> Any:
+        """The loaded model (and `_inputs`, and the pool of workers)."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # parallel across texts instead (see the top)
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        session = ort.InferenceSession(
+            str(folder / "model.onnx"),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=_SLOWER_FUSIONS,
+        )
+        self._inputs = frozenset(i.name for i in session.get_inputs())
+        if self._workers > 1:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="embed")
+        return session
 
     @property
     def dimension(self) -> int:
@@ -379,19 +405,31 @@ def _physical_cores() -> int:
         return max(1, logical // 2 if logical > 2 else logical)
 
 
+BACKENDS = ("openvino-int8", "onnx-int8", "onnx", "torch")
+
+
 def make_embedder(
     model: str | Path | None, *, backend: str, cache_dir: Path
 ) -> OnnxEmbedder | SentenceTransformerEmbedder:
-    """The embedder for a backend name: "onnx-int8" (default), "onnx" (float32) or "torch"."""
+    """The embedder for a backend name: "openvino-int8" (default), "onnx-int8" (ONNX Runtime),
+    "onnx" (ONNX Runtime, float32) or "torch". Without OpenVINO (no wheel for this platform),
+    "openvino-int8" runs on ONNX Runtime's int8 model instead."""
     if backend == "torch":
         return SentenceTransformerEmbedder(model)
-    if backend not in ("onnx", "onnx-int8"):
-        raise ValueError(f"unknown embedding backend {backend!r}: use onnx-int8, onnx or torch")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
     source = Path(model) if model is not None else bundled_embedder_path()
     pooling = _pooling_mode(source)
     if pooling not in ("mean", None):
         log.warning("pooling %r is not supported by ONNX Runtime here; using torch", pooling)
         return SentenceTransformerEmbedder(model)
+    if backend == "openvino-int8":
+        from rag import openvino_embed
+
+        if openvino_embed.available():
+            return openvino_embed.OpenVinoEmbedder(model, cache_dir=cache_dir)
+        log.info("OpenVINO is not installed here; embedding with ONNX Runtime (int8)")
+        backend = "onnx-int8"
     return OnnxEmbedder(model, cache_dir=cache_dir, quantize=backend == "onnx-int8")
 
 

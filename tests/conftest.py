@@ -58,7 +58,19 @@ def aurora_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """The app's default: bundled all-MiniLM-L6-v2 exported to ONNX with int8 weights."""
+    """The app's default: bundled all-MiniLM-L6-v2 run by OpenVINO in int8."""
+    from app.settings import Settings
+    from rag.openvino_embed import OpenVinoEmbedder
+
+    embedder = OpenVinoEmbedder(cache_dir=Settings().cache_dir / "embedders")
+    embedder.warm_up()
+    yield embedder
+    embedder.close()
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder():
+    """The same model run by ONNX Runtime with int8 weights (the backend without OpenVINO)."""
     from app.settings import Settings
     from rag.onnx_embed import OnnxEmbedder
 

@@ -125,8 +125,10 @@ logging.basicConfig(level=logging.INFO, format="%(message)s")
 path = Path(sys.argv[1])
 if sys.argv[2] == "real":
     from app.settings import Settings
-    from rag.onnx_embed import OnnxEmbedder
-    embedder = OnnxEmbedder(cache_dir=Settings().cache_dir / "embedders")
+    from rag.onnx_embed import make_embedder
+    settings = Settings()
+    embedder = make_embedder(None, backend=settings.rag.embed_backend,
+                             cache_dir=settings.cache_dir / "embedders")
 else:
     embedder = SeededEmbedder(16)
 store = open_library(path, embedder=embedder)
@@ -138,7 +140,7 @@ for file_id, doc in docs.items():
     sample = store.chunk_texts(file_id)[:: max(1, doc.chunks // 3)]
     for chunk, vector in store.get_chunks([c.id for c in sample]):
         expected = embedder.embed([chunk.indexed_text])[0]
-        # int8 activations are scaled per batch, so a vector varies a little with its batch
+        # embedded again in this process: the same vector, within rounding
         assert sum(a * b for a, b in zip(vector, expected)) > 0.99, chunk.id
         # Found by its own vector. HNSW is approximate, and the writer re-adds the same ids with
         # new vectors run after run, which leaves those points harder to reach: look in the top
