@@ -8,6 +8,7 @@ for their own duration only.
 from __future__ import annotations
 
 import os
+import sys
 
 OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
@@ -17,7 +18,6 @@ OFFLINE_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
     "ANONYMIZED_TELEMETRY": "False",  # chromadb; the store also passes anonymized_telemetry=False
     "DO_NOT_TRACK": "1",
-    "NNCF_CI": "1",  # NNCF (the OpenVINO embedder's one-time quantizer) sends no usage events
     "TOKENIZERS_PARALLELISM": "false",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
@@ -35,3 +35,12 @@ def apply() -> None:
         asked = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
         os.environ["QUIPU_USER_OFFLINE"] = "1" if asked else "0"
     os.environ.update(OFFLINE_ENV)
+    block_openvino_telemetry()
+
+
+def block_openvino_telemetry() -> None:
+    """OpenVINO reports each `import openvino` (and NNCF each quantization) to Google Analytics
+    through the `openvino_telemetry` package, unless a consent file in the user's home says no.
+    Both fall back to a silent stub when that package cannot be imported, so it is made
+    unimportable in this process instead of writing to the user's home."""
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]

@@ -21,15 +21,16 @@ rather than the bfloat16 OpenVINO picks on CPUs that have it for the parts left 
 quantizer instead, the vectors agreed at only 0.82-0.92 (the GELU outputs' range needs NNCF's
 handling); NNCF's quantization of the attention's own matrix products too gave 0.63.
 
-Telemetry: NNCF sends usage events unless `NNCF_CI` is set; it is set before NNCF is imported
-(and by `app.privacy`). OpenVINO's runtime sends nothing.
+Telemetry: `import openvino` reports itself to Google Analytics, and NNCF each quantization,
+through the `openvino_telemetry` package; both use a silent stub when it cannot be imported, so
+it is made unimportable before either is imported (`_openvino`, as `app.privacy` does).
 """
 
 from __future__ import annotations
 
+import collections
 import json
-import os
-import threading
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,18 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("openvino", "nncf"))
 
 
+def _openvino() -> Any:
+    """The `openvino` module, imported without its telemetry (see the top)."""
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def _quantize(fp32: Path, folder: Path, tokenizer: Any) -> None:
     """`fp32` (ONNX, with its attention mask) -> `folder/model.xml`, int8 with static ranges."""
-    os.environ.setdefault("NNCF_CI", "1")  # no usage events (see the top)
+    ov = _openvino()
     import nncf
-    import openvino as ov
 
     model = ov.Core().read_model(str(fp32))
     names = [port.get_any_name() for port in model.inputs]
@@ -95,8 +103,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         export_model(source, folder, finish=_quantize)
 
     def _open(self, folder: Path) -> Any:
-        import openvino as ov
-
+        ov = _openvino()
         core = ov.Core()
         model = core.read_model(str(folder / "model.xml"))
         self._inputs = frozenset(port.get_any_name() for port in model.inputs)
@@ -110,40 +117,33 @@ class OpenVinoEmbedder(OnnxEmbedder):
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """As `embed`, as a float32 array (rows in input order)."""
         self.warm_up()
-        import openvino as ov
-
         encodings = self._tokenizer.encode_batch(list(texts))
         out = np.zeros((len(texts), int(self._meta["dimension"])), dtype=np.float32)
-        if not texts:
-            return out
-        batches = _batches([len(e.ids) for e in encodings])
-        failures: list[BaseException] = []
-        done = threading.Event()
-        left = [len(batches)]
-        lock = threading.Lock()
+        # Runs are started, then waited for in order, with no Python callback: OpenVINO's threads
+        # never wait for the GIL. (With `AsyncInferQueue`'s callbacks, 1 exit in 4 aborted or
+        # hung: a stream thread waited for the GIL while the main thread, holding it, freed the
+        # model and waited for that thread.) Twice as many runs as streams are under way, so a
+        # stream always has the next one while this thread pools the last.
+        free = [self._session.create_infer_request() for _ in range(2 * self._workers)]
+        under_way: collections.deque[tuple[Any, list[int]]] = collections.deque()
 
-        def pooled(request: Any, rows: list[int]) -> None:
-            try:
-                hidden = request.get_output_tensor(0).data
-                for slot, row in enumerate(rows):
-                    size = len(encodings[row].ids)
-                    vector = hidden[slot, :size].mean(axis=0)  # mean pooling over its tokens
-                    out[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
-            except BaseException as exc:  # re-raised in the caller's thread
-                failures.append(exc)
-            with lock:
-                left[0] -= 1
-                if left[0] == 0:
-                    done.set()
+        def pool_oldest() -> None:
+            request, rows = under_way.popleft()
+            request.wait()
+            hidden = request.get_output_tensor(0).data
+            for slot, row in enumerate(rows):
+                vector = hidden[slot, : len(encodings[row].ids)].mean(axis=0)  # mean pooling
+                out[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            free.append(request)
 
-        queue = ov.AsyncInferQueue(self._session, self._workers)
-        queue.set_callback(pooled)
-        for rows in batches:
-            queue.start_async(self._feeds(encodings, rows), rows)
-        queue.wait_all()
-        done.wait()
-        if failures:
-            raise failures[0]
+        for rows in _batches([len(e.ids) for e in encodings]):
+            if not free:
+                pool_oldest()
+            request = free.pop()
+            request.start_async(self._feeds(encodings, rows))
+            under_way.append((request, rows))
+        while under_way:
+            pool_oldest()
         return out
 
     def _feeds(self, encodings: list[Any], rows: list[int]) -> dict[str, np.ndarray]:
