@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("quipu", appauthor=False)),
-        description="Rebuildable files shared by every library (the embedder's ONNX export).",
+        description="Rebuildable files shared by every library (the embedder's one-time export).",
     )
     model: ModelSettings = Field(default_factory=ModelSettings)
     rag: RagSettings = Field(default_factory=RagSettings)

@@ -4,7 +4,7 @@ pipeline, each in its own process (so peak RSS is its own), in one run.
     python launch.py bench ingest [--pdf PATH] [--rounds N]
 
 Quipu: `build_services(...).ingestor` as the app runs it (pypdf in a worker process per core,
-line chunks of 128 tokens with context, ONNX Runtime int8 embeddings, Chroma on disk).
+line chunks of 128 tokens with context, OpenVINO int8 embeddings, Chroma on disk).
 "quipu v2": then, in the same library, a new version of the file (its middle page replaced by
 a page of another PDF, the same file name), which replaces the first; the chunks it shares with
 it keep their vectors. Naive: pypdf page by page, 1000-character chunks, sentence-transformers

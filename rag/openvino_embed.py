@@ -117,7 +117,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """As `embed`, as a float32 array (rows in input order)."""
         self.warm_up()
-        encodings = self._tokenizer.encode_batch(list(texts))
+        encodings = self._encode(self._tokenizer, list(texts))
         out = np.zeros((len(texts), int(self._meta["dimension"])), dtype=np.float32)
         # Runs are started, then waited for in order, with no Python callback: OpenVINO's threads
         # never wait for the GIL. (With `AsyncInferQueue`'s callbacks, 1 exit in 4 aborted or
