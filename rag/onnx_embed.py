@@ -1,4 +1,5 @@
-"""The same sentence-transformers model run by ONNX Runtime, with int8 weights by default.
+"""The same sentence-transformers model run by ONNX Runtime, int8 weights by default (the backend
+where OpenVINO is not installed; `rag.openvino_embed` is the default, and reuses this export).
 
 The encoder is exported with plain ("eager") attention so that ONNX Runtime's transformer optimizer
 can fuse each layer into a few kernels (Attention, BiasGelu), and only then quantized, which turns

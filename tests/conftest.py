@@ -56,28 +56,30 @@ def aurora_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_pdf(tmp_path_factory.mktemp("pdfs") / "aurora-report.pdf", AURORA_PAGES)
 
 
-@pytest.fixture(scope="session")
-def real_embedder():
-    """The app's default: bundled all-MiniLM-L6-v2 run by OpenVINO in int8."""
+def _loaded(kind):
+    """An embedder of class `kind` on the bundled model, loaded, closed after the session."""
     from app.settings import Settings
-    from rag.openvino_embed import OpenVinoEmbedder
 
-    embedder = OpenVinoEmbedder(cache_dir=Settings().cache_dir / "embedders")
+    embedder = kind(cache_dir=Settings().cache_dir / "embedders")
     embedder.warm_up()
     yield embedder
     embedder.close()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The app's default: bundled all-MiniLM-L6-v2 run by OpenVINO in int8."""
+    from rag.openvino_embed import OpenVinoEmbedder
+
+    yield from _loaded(OpenVinoEmbedder)
 
 
 @pytest.fixture(scope="session")
 def onnx_embedder():
     """The same model run by ONNX Runtime with int8 weights (the backend without OpenVINO)."""
-    from app.settings import Settings
     from rag.onnx_embed import OnnxEmbedder
 
-    embedder = OnnxEmbedder(cache_dir=Settings().cache_dir / "embedders")
-    embedder.warm_up()
-    yield embedder
-    embedder.close()
+    yield from _loaded(OnnxEmbedder)
 
 
 @pytest.fixture(scope="session")
