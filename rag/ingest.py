@@ -371,29 +371,12 @@ class Ingestor:
 
         # Cutting is one thread of Python: the first batch is embedded meanwhile, on the cores
         # it would leave idle. Then the next batch is queued while one is waited for (why:
-        # `embed_batch` in `Ingestor.__init__`).
+        # `embed_batch` in `Ingestor.__init__`), and each batch is stored as it comes back,
+        # while the next ones are embedded: OpenVINO's and ONNX Runtime's runs need no GIL, so
+        # the single thread that Chroma's `add` holds it for does not stall them.
         first = list(itertools.islice(cutting, self.embed_batch))
         queued = collections.deque([self._ahead.submit(vectors_of, first)])
         chunks = first + list(cutting)  # a new list: `first` is being read by the other thread
-        parts: list[np.ndarray] = []
-        yield progress("embedding", 0, len(chunks))
-        try:
-            for start in range(0, len(chunks), self.embed_batch):
-                if stop.is_set():
-                    done = f"{start} of {len(chunks)} chunks done"
-                    raise _Stopped(f"stopped while embedding ({done})")
-                following = chunks[start + self.embed_batch : start + 2 * self.embed_batch]
-                if following:
-                    queued.append(self._ahead.submit(vectors_of, following))
-                parts.append(queued.popleft().result())
-                yield progress("embedding", start + len(parts[-1]), len(chunks))
-        finally:
-            for call in queued:  # stopped or failed: drop the batch queued ahead (if not begun)
-                call.cancel()
-        vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
-        if stop.is_set():
-            raise _Stopped("stopped before it was stored")
-        yield progress("storing", 0, 1)  # from here on the document is stored whole
         document = Document(
             file_id=file_id,
             file_name=name,
@@ -402,7 +385,27 @@ class Ingestor:
             added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             size_bytes=size,
         )
-        self.store.add_document(document, chunks, vectors)
+        yield progress("embedding", 0, len(chunks))
+        try:
+            # Stored whole or not at all: the parts written are taken back if anything fails
+            # or the batch is stopped, and are not searched before the document is complete.
+            with self.store.writing(document, chunks, self.embedder.dimension) as write:
+                for start in range(0, len(chunks), self.embed_batch):
+                    if stop.is_set():
+                        done = f"{start} of {len(chunks)} chunks done"
+                        raise _Stopped(f"stopped while embedding ({done})")
+                    batch = chunks[start : start + self.embed_batch]
+                    following = chunks[start + self.embed_batch : start + 2 * self.embed_batch]
+                    if following:
+                        queued.append(self._ahead.submit(vectors_of, following))
+                    write(batch, queued.popleft().result())
+                    yield progress("embedding", start + len(batch), len(chunks))
+                if stop.is_set():
+                    raise _Stopped("stopped before it was stored")
+                yield progress("storing", 0, 1)  # from here on the document is stored whole
+        finally:
+            for call in queued:  # stopped or failed: drop the batch queued ahead (if not begun)
+                call.cancel()
         if self.originals is not None:
             self.originals.keep(file_id, path)
         for old in replaced:  # a changed file under the same name: the new version wins

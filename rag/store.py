@@ -235,6 +235,8 @@ class ChunkStore:
         self._embedded = not url
         self._locked = None if url or not lock else path
         self.embedder_id = embedder_id
+        # Documents this process is writing (`writing`): kept out of searches until complete.
+        self._unfinished: set[str] = set()
         try:
             self._chunks = self._client.get_or_create_collection(
                 f"{name}_chunks",
@@ -346,49 +348,97 @@ class ChunkStore:
             raise ValueError("one embedding per chunk")
         vectors = np.asarray(embeddings, dtype=np.float32)
         dimension = int(vectors.shape[1]) if vectors.ndim == 2 else 0
+        with self.writing(document, chunks, dimension) as write:
+            write(chunks, vectors)
+
+    @contextmanager
+    def writing(
+        self, document: Document, chunks: Sequence[Chunk], dimension: int
+    ) -> Iterator[Callable[[Sequence[Chunk], np.ndarray], None]]:
+        """Store a document in parts: the block gets a `write(chunks, vectors)` to call with
+        each part as it is ready (all of `chunks`, in any order, each once).
+
+        The document is listed, and its chunks are searched, only once the block ends without
+        an error: then its record is marked complete. If the block raises (a failure, a stop),
+        what was written is removed again and the error goes on. Until then the record says
+        `pending`, so after a crash `recover()` removes the parts too.
+
+        Raises:
+            DiskFull: the library's disk cannot take the document (nothing is written).
+            StoreError: Chroma failed (what was written is removed).
+        """
         self._check_space(document.file_name, chunks, dimension)
         self._check_dimension(dimension)
+        file_id = document.file_id
         with _writing(self._locked):
             try:
-                self._mark(document.file_id, "pending", document.file_name)
+                self._mark(file_id, "pending", document.file_name)
                 # Never upsert ids that exist: after a SIGKILL, Chroma can fail to replay an upsert
                 # over present vectors (chroma-core/chroma#7678). Leftovers are deleted, then added.
-                if self._chunks.get(where={"file_id": document.file_id}, limit=1, include=[])[
-                    "ids"
-                ]:
-                    self._chunks.delete(where={"file_id": document.file_id})
-                for start in range(0, len(chunks), self._batch):
-                    part = chunks[start : start + self._batch]
-                    self._chunks.add(
-                        ids=[c.id for c in part],
-                        embeddings=vectors[start : start + self._batch],
-                        metadatas=[
-                            {
-                                "text": c.text,  # see `_to_chunk`
-                                "file_id": c.file_id,
-                                "file_name": c.file_name,
-                                "page_start": c.page_start,
-                                "page_end": c.page_end,
-                                "context": c.context,
-                            }
-                            for c in part
-                        ],
-                    )
-                self._docs.update(  # metadata only: the record's vector is never rewritten
-                    ids=[document.file_id],
-                    metadatas=[
-                        {
-                            "file_name": document.file_name,
-                            "pages": document.pages,
-                            "chunks": document.chunks,
-                            "added": document.added,
-                            "size_bytes": document.size_bytes,
-                            "status": "complete",
-                        }
-                    ],
-                )
+                if self._chunks.get(where={"file_id": file_id}, limit=1, include=[])["ids"]:
+                    self._chunks.delete(where={"file_id": file_id})
             except Exception as exc:
                 raise StoreError(f"could not store {document.file_name}: {exc}") from exc
+            self._unfinished.add(file_id)
+            try:
+                yield lambda part, vectors: self._add_chunks(document, part, vectors)
+                self._finish(document)
+            except BaseException:
+                self._take_back(document)
+                raise
+            finally:
+                self._unfinished.discard(file_id)
+
+    def _add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError("one embedding per chunk")
+        try:
+            for start in range(0, len(chunks), self._batch):
+                part = chunks[start : start + self._batch]
+                self._chunks.add(
+                    ids=[c.id for c in part],
+                    embeddings=vectors[start : start + self._batch],
+                    metadatas=[
+                        {
+                            "text": c.text,  # see `_to_chunk`
+                            "file_id": c.file_id,
+                            "file_name": c.file_name,
+                            "page_start": c.page_start,
+                            "page_end": c.page_end,
+                            "context": c.context,
+                        }
+                        for c in part
+                    ],
+                )
+        except Exception as exc:
+            raise StoreError(f"could not store {document.file_name}: {exc}") from exc
+
+    def _finish(self, document: Document) -> None:
+        try:
+            self._docs.update(  # metadata only: the record's vector is never rewritten
+                ids=[document.file_id],
+                metadatas=[
+                    {
+                        "file_name": document.file_name,
+                        "pages": document.pages,
+                        "chunks": document.chunks,
+                        "added": document.added,
+                        "size_bytes": document.size_bytes,
+                        "status": "complete",
+                    }
+                ],
+            )
+        except Exception as exc:
+            raise StoreError(f"could not store {document.file_name}: {exc}") from exc
+
+    def _take_back(self, document: Document) -> None:
+        """Remove what a write that failed or was stopped had stored; if even that fails, its
+        `pending` record stays, for `recover()` after the next start."""
+        try:
+            self._chunks.delete(where={"file_id": document.file_id})
+            self._docs.delete(ids=[document.file_id])
+        except Exception as exc:
+            log.warning("could not take back the unfinished %s: %s", document.file_name, exc)
 
     def _check_space(self, file_name: str, chunks: Sequence[Chunk], dims: int) -> None:
         """Refuse before writing when the library's disk cannot take the document."""
@@ -491,6 +541,11 @@ class ChunkStore:
         """The `k` chunks nearest to `embedding`, optionally only from some documents."""
         if k <= 0 or (file_ids is not None and not file_ids):
             return []
+        unfinished = set(self._unfinished)
+        if file_ids is not None and unfinished:
+            file_ids = [i for i in file_ids if i not in unfinished]
+            if not file_ids:
+                return []
         where: dict[str, Any] | None = None
         if file_ids is not None:
             where = (
@@ -498,6 +553,8 @@ class ChunkStore:
                 if len(file_ids) == 1
                 else {"file_id": {"$in": list(file_ids)}}
             )
+        elif unfinished:  # a document being written is not searched before it is complete
+            where = {"file_id": {"$nin": sorted(unfinished)}}
         try:
             if self._chunks.count() == 0:
                 return []
@@ -585,13 +642,13 @@ class ChunkStore:
             raise StoreError(f"could not read the earlier version's vectors: {exc}") from exc
 
     def signature(self) -> str:
-        """Changes whenever a document is added or removed (by any process)."""
+        """Changes whenever a document is added or removed (by any process); not while one is
+        being written, whose chunks are not searched yet."""
         try:
             got = self._docs.get(where={"status": "complete"}, include=[])
-            count = self._chunks.count()
         except Exception as exc:
             raise StoreError(f"could not read the library: {exc}") from exc
-        return f"{count}:" + ",".join(sorted(got["ids"]))
+        return ",".join(sorted(got["ids"]))
 
     def lexical_entries(self, page_size: int = 5000) -> list[LexicalEntry]:
         """Every chunk's searchable text (of complete documents), for the keyword index."""

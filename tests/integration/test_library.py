@@ -339,6 +339,8 @@ def test_a_stopped_batch_keeps_the_files_done_and_leaves_nothing_of_the_rest(
     assert {h.chunk.file_name for h in retriever.search("birds and storms logged", k=10)} == {
         "aurora-report.pdf"
     }  # no chunk of the stopped file was stored
+    # The batches of it that were stored while the next ones were embedded were taken back.
+    assert retriever.store.chunk_count() == retriever.store.documents()[0].chunks
     # Each file's last event carries its outcome (the CLI prints it at once).
     assert [(e.file_name, e.stage) for e in events if e.result] == [
         ("aurora-report.pdf", "done"),
@@ -410,6 +412,93 @@ def test_the_next_batch_is_embedded_while_one_is_under_way_and_each_chunk_keeps_
     assert len(stored) == result.chunks
     expected = real_embedder.embed_array([chunk.indexed_text for chunk, _ in stored])
     np.testing.assert_allclose(np.array([v for _, v in stored]), expected, atol=1e-6)
+
+
+class _WaitsForTheStore:
+    """The real embedder; its second call first waits (up to 10 s) until the store holds some
+    chunks, and notes whether it saw them: they were stored while embedding went on."""
+
+    def __init__(self, inner, store):
+        self.inner = inner
+        self.store = store
+        self.calls = 0
+        self.saw_stored_chunks = False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def embed_array(self, texts):
+        self.calls += 1
+        if self.calls == 2:
+            deadline = time.monotonic() + 10
+            while not self.saw_stored_chunks and time.monotonic() < deadline:
+                self.saw_stored_chunks = self.store.chunk_count() > 0
+                time.sleep(0.02)
+        return self.inner.embed_array(texts)
+
+
+def test_each_batch_is_stored_while_the_next_is_embedded_and_searched_only_once_complete(
+    tmp_path, real_embedder
+):
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    embedder = _WaitsForTheStore(real_embedder, store)
+    ingestor = Ingestor(embedder, store, chunk_tokens=120, chunk_overlap=20, embed_batch=8)
+    retriever = Retriever(real_embedder, store)
+    searched: list[set[str]] = []
+
+    def watch(event):
+        if event.stage == "embedding" and event.done:  # some of it stored, not all of it
+            searched.append({h.chunk.file_name for h in retriever.search("birds logged", k=5)})
+
+    path = write_pdf(tmp_path / "long.pdf", _long_report(40))
+    (result,) = ingestor.ingest([path], on_progress=watch).results
+
+    assert result.status == "ok", result.message
+    assert embedder.saw_stored_chunks
+    assert searched and all(not names for names in searched)  # the half-stored file: not found
+    assert {h.chunk.file_name for h in retriever.search("birds logged", k=5)} == {"long.pdf"}
+    stored = store.document_chunks(store.documents()[0].file_id)
+    assert len(stored) == result.chunks == store.chunk_count()
+    expected = real_embedder.embed_array([chunk.indexed_text for chunk, _ in stored])
+    np.testing.assert_allclose(np.array([v for _, v in stored]), expected, atol=1e-6)
+
+
+def test_a_write_that_fails_midway_is_taken_back_and_was_never_searched(
+    tmp_path, real_embedder, aurora_pdf
+):
+    from rag.types import Chunk, Document
+
+    store = ChunkStore(tmp_path / "chroma", embedder_id=real_embedder.model_id)
+    Ingestor(real_embedder, store).ingest([aurora_pdf])
+    before = (store.documents(), store.chunk_count(), store.signature())
+    file_id = "e" * 64
+    chunks = [
+        Chunk(f"{file_id[:24]}-{i:05d}", f"Glacier survey note {i}.", file_id, "half.pdf", 1, 1)
+        for i in range(6)
+    ]
+    vectors = real_embedder.embed_array([c.indexed_text for c in chunks])
+    document = Document(file_id, "half.pdf", 1, len(chunks), "2026-12-06")
+    query = real_embedder.embed(["Glacier survey note"])[0]
+
+    def write_half_then_fail():
+        with store.writing(document, chunks, vectors.shape[1]) as write:
+            write(chunks[:3], vectors[:3])
+            assert store.chunk_count() == before[1] + 3
+            assert {h.chunk.file_name for h in store.query(query, 10)} == {"aurora-report.pdf"}
+            assert store.query(query, 10, file_ids=[file_id]) == []
+            assert store.signature() == before[2]  # the keyword index is not rebuilt for it
+            raise RuntimeError("the disk went away")
+
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        write_half_then_fail()
+
+    assert (store.documents(), store.chunk_count(), store.signature()) == before
+    assert store._docs.get(ids=[file_id])["ids"] == []  # no journal record left either
+    with store.writing(document, chunks, vectors.shape[1]) as write:
+        write(chunks[3:], vectors[3:])
+        write(chunks[:3], vectors[:3])
+    assert sorted(d.file_name for d in store.documents()) == ["aurora-report.pdf", "half.pdf"]
+    assert store.query(query, 1)[0].chunk.file_name == "half.pdf"
 
 
 def test_a_library_built_with_another_embedder_is_refused(tmp_path, real_embedder, aurora_pdf):
