@@ -139,14 +139,15 @@ class Services:
 
     def warm_up(self) -> None:
         """Load the embedder and the model now rather than on the first question, have the
-        model's cache hold the system prompt the first question will start with, and build the
-        keyword indexes."""
+        model's cache hold the system prompt the first question will start with, build the
+        keyword indexes, and start the PDF reader's workers."""
         for step in (
             self.embedder.warm_up,
             self.model.warm_up,
             self._prime,
             self._prepare_search,
             self._tidy_originals,
+            self.reader.warm_up,
         ):
             if self._closed.is_set():  # stopped while starting (Ctrl+C): nothing left to do
                 return

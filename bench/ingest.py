@@ -48,7 +48,10 @@ def quipu(pdf: Path, data_dir: Path) -> dict:
     from app.wiring import build_services
 
     services = build_services(Settings(data_dir=data_dir))
-    services.embedder.warm_up()  # loading is start-up cost, not ingestion
+    # Loading the embedder and starting the PDF reader's workers are start-up costs (the app
+    # does both at start), not ingestion.
+    services.embedder.warm_up()
+    services.reader.warm_up()
     figures = timed_add(services.ingestor, pdf)
     # pypdf writes the new version after the first add, so its memory is not counted in it.
     figures |= timed_add(services.ingestor, new_version(pdf, data_dir / "edited"), "update_")

@@ -33,6 +33,7 @@ from rag.errors import PdfUnreadable
 from rag.pdf import pages_from_text, read_raw
 from rag.types import Page
 
+log = logging.getLogger(__name__)
 RawReader = Callable[..., tuple[int, list[str]]]  # read_raw's; must be importable by the worker
 
 
@@ -40,6 +41,11 @@ def quiet_pypdf() -> None:
     """pypdf warns on stderr about fonts it half understands and text it lays out roughly; that
     says nothing a user can act on (a page that fails is logged by `read_raw` itself)."""
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def _ready() -> int:
+    """A worker's first task, for `warm_up`: by now it has imported the reader and pypdf."""
+    return os.getpid()
 
 
 class IsolatedPdfReader:
@@ -62,14 +68,31 @@ class IsolatedPdfReader:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Start the workers now, so that the first file is not kept waiting while they start
+        and import pypdf (0.15-0.2 s on 2 cores; the app does this at start-up). Never raises:
+        workers that fail to start are started again by the first `read`, which reports why."""
+        with self._lock:
+            try:
+                pool = self._executor()
+                for started in [pool.submit(_ready) for _ in range(self.workers)]:
+                    started.result(timeout=self.timeout_s)
+            except Exception as exc:
+                log.warning("the PDF reader did not start: %s", exc)
+                self._discard()
+
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # forkserver/spawn, never fork: the app has threads (web server, torch) to not copy.
-            method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+            if sys.platform.startswith("linux"):
+                context = multiprocessing.get_context("forkserver")
+                # The fork server imports the reader once; each worker, and each one started
+                # in place of a killed one, is a fork of it with pypdf already imported.
+                context.set_forkserver_preload([__name__])
+            else:
+                context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context(method),
-                initializer=quiet_pypdf,
+                self.workers, mp_context=context, initializer=quiet_pypdf
             )
         return self._pool
 

@@ -23,6 +23,18 @@ def test_pages_come_back_from_the_worker(aurora_pdf):
         reader.close()
 
 
+def test_warm_up_starts_every_worker_before_the_first_file(aurora_pdf):
+    reader = IsolatedPdfReader(timeout_s=60, workers=3)
+    try:
+        reader.warm_up()
+        started = dict(reader._pool._processes)
+        assert len(started) == 3 and all(p.is_alive() for p in started.values())
+        pages = reader.read(aurora_pdf, file_id="x", file_name="aurora-report.pdf")
+        assert len(pages) == 5 and dict(reader._pool._processes) == started  # no new workers
+    finally:
+        reader.close()
+
+
 def test_a_long_document_is_read_by_several_workers_in_page_order(tmp_path):
     from rag.pdf import read_pdf
 
