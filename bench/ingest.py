@@ -10,7 +10,9 @@ a page of another PDF, the same file name), which replaces the first; the chunks
 it keep their vectors. Naive: pypdf page by page, 1000-character chunks, sentence-transformers
 with its defaults (torch), one `collection.add`. Prints pages/s, chunks/s, wall time and peak RSS
 for each (Quipu's pypdf worker processes are not counted in its RSS), and where Quipu's time goes
-(reading, chunking while the first batch is embedded, embedding, storing). With several rounds
+(reading; chunking, while the first batch is embedded; embedding, each batch stored while the
+next ones are embedded; storing: the document marked complete, its copy kept and, for a new
+version, the old one removed). With several rounds
 the two alternate, and the ratio is the median of the rounds' own ratios (this machine's speed
 drifts by 10% or more from one minute to the next).
 """
