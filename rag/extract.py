@@ -43,8 +43,11 @@ def quiet_pypdf() -> None:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-def _ready() -> int:
-    """A worker's first task, for `warm_up`: by now it has imported the reader and pypdf."""
+def _ready(hold_s: float) -> int:
+    """A worker's first task, for `warm_up`: by now it has imported the reader and pypdf. It
+    stays busy for `hold_s`, so that the pool, which starts a worker only when none is idle,
+    starts one for each of the tasks submitted meanwhile."""
+    time.sleep(hold_s)
     return os.getpid()
 
 
@@ -75,7 +78,7 @@ class IsolatedPdfReader:
         with self._lock:
             try:
                 pool = self._executor()
-                for started in [pool.submit(_ready) for _ in range(self.workers)]:
+                for started in [pool.submit(_ready, 0.1) for _ in range(self.workers)]:
                     started.result(timeout=self.timeout_s)
             except Exception as exc:
                 log.warning("the PDF reader did not start: %s", exc)
