@@ -37,10 +37,25 @@ log = logging.getLogger(__name__)
 RawReader = Callable[..., tuple[int, list[str]]]  # read_raw's; must be importable by the worker
 
 
-def quiet_pypdf() -> None:
-    """pypdf warns on stderr about fonts it half understands and text it lays out roughly; that
-    says nothing a user can act on (a page that fails is logged by `read_raw` itself)."""
+def _start_worker() -> None:
+    """Each worker's set-up: quiet pypdf, and end with the app.
+
+    pypdf warns on stderr about fonts it half understands and text it lays out roughly; that
+    says nothing a user can act on (a page that fails is logged by `read_raw` itself).
+
+    A worker whose app was killed (SIGKILL, a crash) would otherwise wait for its next task for
+    ever, holding its memory: a thread waits for the app's end (the sentinel that
+    multiprocessing gives every child of a spawned or fork-served pool) and ends the worker.
+    """
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    app = multiprocessing.parent_process()
+    if app is not None:
+        threading.Thread(target=_end_with, args=(app,), name="end-with-app", daemon=True).start()
+
+
+def _end_with(app: multiprocessing.process.BaseProcess) -> None:
+    app.join()
+    os._exit(0)
 
 
 def _ready(hold_s: float) -> int:
@@ -95,7 +110,7 @@ class IsolatedPdfReader:
             else:
                 context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=quiet_pypdf
+                self.workers, mp_context=context, initializer=_start_worker
             )
         return self._pool
 

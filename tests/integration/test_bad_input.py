@@ -1,6 +1,7 @@
 """Bad input in a real worker process: time limits, crashes, limits, and a batch that goes on."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,45 @@ def test_warm_up_starts_every_worker_before_the_first_file(aurora_pdf):
         assert len(pages) == 5 and dict(reader._pool._processes) == started  # no new workers
     finally:
         reader.close()
+
+
+KILLED_APP = """
+import os, pathlib, signal, sys
+from rag.extract import IsolatedPdfReader
+reader = IsolatedPdfReader(workers=2)
+reader.warm_up()
+pathlib.Path(sys.argv[1]).write_text(" ".join(str(pid) for pid in reader._pool._processes))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _running(pid):
+    """Whether `pid` is a live process (not gone, not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_workers_end_when_the_app_is_killed(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    pids, output = tmp_path / "pids", tmp_path / "output"
+    with output.open("w") as out:  # a file: the workers would hold a pipe open
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLED_APP, str(pids)], cwd=ROOT, stdout=out, stderr=out
+        )
+    assert killed.returncode == -9, output.read_text()
+    workers = [int(pid) for pid in pids.read_text().split()]
+    assert len(workers) == 2
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _running(pid)], "workers outlived their app"
 
 
 def test_a_long_document_is_read_by_several_workers_in_page_order(tmp_path):
