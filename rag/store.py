@@ -291,8 +291,7 @@ class ChunkStore:
                 "rolling back an interrupted %s of %s", meta.get("status"), meta.get("file_name")
             )
             with _writing(self._locked):
-                self._chunks.delete(where={"file_id": file_id})
-                self._docs.delete(ids=[file_id])
+                self._erase(file_id)
             rolled_back.append(str(meta.get("file_name") or file_id[:12]))
         return rolled_back
 
@@ -435,10 +434,15 @@ class ChunkStore:
         """Remove what a write that failed or was stopped had stored; if even that fails, its
         `pending` record stays, for `recover()` after the next start."""
         try:
-            self._chunks.delete(where={"file_id": document.file_id})
-            self._docs.delete(ids=[document.file_id])
+            self._erase(document.file_id)
         except Exception as exc:
             log.warning("could not take back the unfinished %s: %s", document.file_name, exc)
+
+    def _erase(self, file_id: str) -> None:
+        """A document's chunks, then its record: the record goes last, so an erase cut short
+        leaves it there for `recover()` to finish."""
+        self._chunks.delete(where={"file_id": file_id})
+        self._docs.delete(ids=[file_id])
 
     def _check_space(self, file_name: str, chunks: Sequence[Chunk], dims: int) -> None:
         """Refuse before writing when the library's disk cannot take the document."""
@@ -485,8 +489,7 @@ class ChunkStore:
         with _writing(self._locked):
             try:
                 self._mark(file_id, "deleting", "")
-                self._chunks.delete(where={"file_id": file_id})
-                self._docs.delete(ids=[file_id])
+                self._erase(file_id)
             except Exception as exc:
                 raise StoreError(f"could not delete document {file_id[:12]}: {exc}") from exc
 
